@@ -1,0 +1,112 @@
+"""Atomic, code-free checkpoint files.
+
+A checkpoint is one ``.npz`` archive of plain arrays (nested dicts flattened with ``/``) plus a
+JSON metadata document stored as bytes. Loading uses ``allow_pickle=False``, so opening a file
+never runs code. Writes go to a temporary file in the same folder, are fsync'ed, then renamed over
+the target (``os.replace`` is atomic), so a crash or Ctrl-C never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import traverse_util
+
+from latent_space_policies.errors import CheckpointError
+
+FORMAT = "latent-space-policies/checkpoint"
+FORMAT_VERSION = 1
+_METADATA_KEY = "__metadata__"
+_EMPTY_SUFFIX = "__empty__"
+
+
+def _flatten(tree: dict) -> dict[str, np.ndarray]:
+    flat = traverse_util.flatten_dict(tree, keep_empty_nodes=True, sep="/")
+    arrays = {}
+    for key, value in flat.items():
+        if value is traverse_util.empty_node:
+            arrays[f"{key}/{_EMPTY_SUFFIX}"] = np.zeros((0,), np.uint8)
+        else:
+            arrays[key] = np.asarray(value)
+    return arrays
+
+
+def _unflatten(arrays: dict[str, np.ndarray]) -> dict:
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in arrays.items():
+        parts = tuple(key.split("/"))
+        if parts[-1] == _EMPTY_SUFFIX:
+            flat[parts[:-1]] = {}
+        else:
+            flat[parts] = value
+    return traverse_util.unflatten_dict(flat)
+
+
+def save_checkpoint(path: str | os.PathLike, trees: dict[str, dict], metadata: dict[str, Any]) -> Path:
+    """Write ``trees`` (name -> nested dict of arrays) and JSON-able ``metadata`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = _flatten({name: tree for name, tree in trees.items()})
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata}
+    arrays[_METADATA_KEY] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, sections: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+    """Read a checkpoint. Returns (trees, metadata); ``sections`` limits which trees are read."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "checkpoints" / "latest.lsp"
+        if not candidate.exists():
+            raise CheckpointError(f"{path} is a folder without checkpoints/latest.lsp: pass a .lsp file or a run folder")
+        path = candidate
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path} (runs keep theirs in RUN_DIR/checkpoints/latest.lsp)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if _METADATA_KEY not in archive.files:
+                raise CheckpointError(f"{path} is not a latent-space-policies checkpoint (no metadata)")
+            metadata = json.loads(bytes(archive[_METADATA_KEY]).decode("utf-8"))
+            wanted = [
+                name
+                for name in archive.files
+                if name != _METADATA_KEY and (sections is None or name.split("/", 1)[0] in sections)
+            ]
+            arrays = {name: archive[name] for name in wanted}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError) as error:
+        raise CheckpointError(
+            f"{path} is corrupt or not a checkpoint ({type(error).__name__}: {error}); "
+            "use another checkpoint, or start the run again"
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a latent-space-policies checkpoint")
+    if metadata.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer version (format {metadata['format_version']}); upgrade latent-space-policies"
+        )
+    return _unflatten(arrays), metadata

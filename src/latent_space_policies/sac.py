@@ -1,0 +1,282 @@
+"""Soft actor-critic for any :class:`~latent_space_policies.policies.Policy` (SPEC §3).
+
+Two variants, chosen by ``SACConfig.variant``:
+
+- ``"paper"``: one Q, one V and a target V (Polyak, tau = 0.01), temperature fixed (1 by default,
+  the entropy weight set through the reward scale), as in Haarnoja et al. 2018 and the LSP paper.
+- ``"modern"``: twin Q with target Qs, learned temperature (log alpha, target entropy -|A|),
+  reward scale 1 (Haarnoja et al., "SAC algorithms and applications", 2018).
+
+The objective with an action prior p(a) (paper Eq. 5) is r - alpha (log pi(a|s) - log p(a)):
+a uniform prior (bottom layer, squashed actions) adds nothing; a Gaussian prior (higher layers,
+unbounded latent actions) adds alpha log N(a; 0, I). Time-limit truncation is not termination:
+the replay stores ``terminated`` only and the backup bootstraps through truncations.
+
+Everything is a pure function of a :class:`TrainState` pytree; :func:`make_sac` returns jitted
+``init``, ``update``, ``train_step`` (update + next action in one call) and ``explore``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Literal, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from latent_space_policies.critics import QEnsemble, VNetwork
+from latent_space_policies.flows import standard_normal_log_prob
+from latent_space_policies.policies import Policy
+
+Params = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Settings of the SAC update. ``None`` means "the variant's default" (see :meth:`resolved`)."""
+
+    variant: Literal["paper", "modern"] = "modern"
+    """'paper': Q + V + target V, fixed temperature; 'modern': twin Q + target Qs, learned temperature."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float | None = None
+    """Polyak rate of the target network(s); default 0.01 (paper, target V) or 0.005 (modern, target Qs)."""
+    learning_rate: float = 3e-4
+    """Adam step size for every network and the temperature."""
+    reward_scale: float | None = None
+    """Multiplies rewards in the backup; default: the task preset (paper) or 1 (modern)."""
+    ent_coef: float | Literal["auto"] | None = None
+    """Temperature alpha: a number, or 'auto' to learn it; default 1 (paper) or 'auto' (modern)."""
+    target_entropy: float | None = None
+    """Entropy target of the learned temperature; default -|A|."""
+    policy_gradient: Literal["reparameterized", "likelihood_ratio"] = "reparameterized"
+    """Policy loss estimator: reparameterised mean(log pi - log p - Q), or the paper-era
+    likelihood-ratio mean(log pi * stopgrad(log pi - log p - Q + V)) (needs the 'paper' variant's V)."""
+    action_prior: Literal["uniform", "gaussian"] = "uniform"
+    """Prior p(a) of the objective: uniform for squashed bottom layers, gaussian for latent actions."""
+    critic_hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of the Q and V networks."""
+
+    def resolved(self, action_dim: int, preset_reward_scale: float = 1.0) -> "SACConfig":
+        """Fill every ``None`` with the variant's default."""
+        paper = self.variant == "paper"
+        if self.policy_gradient == "likelihood_ratio" and not paper:
+            raise ValueError("policy_gradient='likelihood_ratio' needs a V network: use variant='paper'")
+        return dataclasses.replace(
+            self,
+            tau=self.tau if self.tau is not None else (0.01 if paper else 0.005),
+            reward_scale=self.reward_scale
+            if self.reward_scale is not None
+            else (preset_reward_scale if paper else 1.0),
+            ent_coef=self.ent_coef if self.ent_coef is not None else (1.0 if paper else "auto"),
+            target_entropy=self.target_entropy if self.target_entropy is not None else -float(action_dim),
+        )
+
+
+class Batch(NamedTuple):
+    """A batch of transitions; ``terminated`` is 1.0 only for true terminal states."""
+
+    observation: jax.Array  # (B, obs_dim)
+    action: jax.Array  # (B, act_dim), policy units
+    reward: jax.Array  # (B,)
+    next_observation: jax.Array  # (B, obs_dim)
+    terminated: jax.Array  # (B,)
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything the update changes: parameters, optimiser states, temperature, RNG, counters."""
+
+    policy_params: Params
+    q_params: Params
+    q_target_params: Params  # {} for the 'paper' variant
+    v_params: Params  # {} for the 'modern' variant
+    v_target_params: Params  # {} for the 'modern' variant
+    policy_opt_state: Any
+    q_opt_state: Any
+    v_opt_state: Any
+    log_alpha: jax.Array
+    alpha_opt_state: Any
+    key: jax.Array
+    gradient_steps: jax.Array
+    nonfinite: jax.Array  # sticky flag: a loss was NaN/inf at some update
+
+
+class SAC(NamedTuple):
+    """The jitted functions of one SAC agent (see :func:`make_sac`)."""
+
+    config: SACConfig
+    policy: Policy
+    init: Callable[[jax.Array], TrainState]
+    update: Callable[[TrainState, Batch], tuple[TrainState, dict]]
+    train_step: Callable[[TrainState, Batch, jax.Array], tuple[TrainState, jax.Array, dict]]
+    explore: Callable[[TrainState, jax.Array], tuple[TrainState, jax.Array]]
+
+
+def _polyak(target: Params, online: Params, tau: float) -> Params:
+    return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+def make_sac(policy: Policy, config: SACConfig) -> SAC:
+    """Build the pure (jitted) SAC functions for ``policy``. ``config`` must be resolved."""
+    if config.tau is None or config.reward_scale is None or config.ent_coef is None:
+        raise ValueError("make_sac needs a resolved SACConfig: call config.resolved(action_dim, ...)")
+    paper = config.variant == "paper"
+    q_net = QEnsemble(num_q=1 if paper else 2, hidden=config.critic_hidden)
+    v_net = VNetwork(hidden=config.critic_hidden)
+    optimizer = optax.adam(config.learning_rate)
+    learn_alpha = config.ent_coef == "auto"
+    fixed_log_alpha = 0.0 if learn_alpha else float(jnp.log(config.ent_coef))
+    gaussian_prior = config.action_prior == "gaussian"
+
+    def log_prior(action):
+        return standard_normal_log_prob(action) if gaussian_prior else jnp.zeros(action.shape[:-1])
+
+    def init(key: jax.Array) -> TrainState:
+        k_policy, k_q, k_v, key = jax.random.split(key, 4)
+        observation = jnp.zeros((1, policy.observation_dim), jnp.float32)
+        action = jnp.zeros((1, policy.action_dim), jnp.float32)
+        policy_params = policy.init(k_policy)
+        q_params = q_net.init(k_q, observation, action)
+        v_params = v_net.init(k_v, observation) if paper else {}
+        log_alpha = jnp.asarray(fixed_log_alpha, jnp.float32)
+        return TrainState(
+            policy_params=policy_params,
+            q_params=q_params,
+            q_target_params={} if paper else q_params,
+            v_params=v_params,
+            v_target_params=v_params,
+            policy_opt_state=optimizer.init(policy_params),
+            q_opt_state=optimizer.init(q_params),
+            v_opt_state=optimizer.init(v_params),
+            log_alpha=log_alpha,
+            alpha_opt_state=optimizer.init(log_alpha),
+            key=key,
+            gradient_steps=jnp.zeros((), jnp.int32),
+            nonfinite=jnp.zeros((), jnp.bool_),
+        )
+
+    def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        key, k_current, k_next = jax.random.split(state.key, 3)
+        alpha = jnp.exp(state.log_alpha)
+        discount = config.gamma * (1.0 - batch.terminated)
+        scaled_reward = config.reward_scale * batch.reward
+
+        # Soft backup target for Q (paper: through the target V; modern: through target twin Qs).
+        if paper:
+            next_value = v_net.apply(state.v_target_params, batch.next_observation)
+        else:
+            next_action, next_log_prob = policy.sample(state.policy_params, batch.next_observation, k_next)
+            next_q = q_net.apply(state.q_target_params, batch.next_observation, next_action).min(0)
+            next_value = next_q - alpha * (next_log_prob - log_prior(next_action))
+        q_backup = jax.lax.stop_gradient(scaled_reward + discount * next_value)
+
+        def q_loss_fn(q_params):
+            q = q_net.apply(q_params, batch.observation, batch.action)  # (num_q, B)
+            return 0.5 * jnp.square(q - q_backup).mean(-1).sum(), q.mean()
+
+        def policy_loss_fn(policy_params):
+            action, log_prob = policy.sample(policy_params, batch.observation, k_current)
+            q_new = q_net.apply(state.q_params, batch.observation, action).min(0)
+            soft_penalty = alpha * (log_prob - log_prior(action))
+            if config.policy_gradient == "likelihood_ratio":
+                # log pi of the sampled action held fixed: the score-function estimator.
+                _, fixed_log_prob = policy.latent_from_action(
+                    policy_params, batch.observation, jax.lax.stop_gradient(action)
+                )
+                value = v_net.apply(state.v_params, batch.observation)
+                advantage = jax.lax.stop_gradient(soft_penalty - q_new + value)
+                loss = (fixed_log_prob * advantage).mean()
+            else:
+                loss = (soft_penalty - q_new).mean()
+            return loss, (jax.lax.stop_gradient(action), jax.lax.stop_gradient(log_prob), q_new)
+
+        (q_loss, q_mean), q_grads = jax.value_and_grad(q_loss_fn, has_aux=True)(state.q_params)
+        (policy_loss, (action, log_prob, q_new)), policy_grads = jax.value_and_grad(
+            policy_loss_fn, has_aux=True
+        )(state.policy_params)
+
+        q_updates, q_opt_state = optimizer.update(q_grads, state.q_opt_state, state.q_params)
+        q_params = optax.apply_updates(state.q_params, q_updates)
+        policy_updates, policy_opt_state = optimizer.update(
+            policy_grads, state.policy_opt_state, state.policy_params
+        )
+        policy_params = optax.apply_updates(state.policy_params, policy_updates)
+
+        metrics = {
+            "q_loss": q_loss,
+            "policy_loss": policy_loss,
+            "q_mean": q_mean,
+            "entropy": -log_prob.mean(),
+            "alpha": alpha,
+        }
+
+        v_params, v_opt_state, v_target_params = state.v_params, state.v_opt_state, state.v_target_params
+        q_target_params = state.q_target_params
+        if paper:
+            v_backup = jax.lax.stop_gradient(q_new - alpha * (log_prob - log_prior(action)))
+
+            def v_loss_fn(v_params):
+                return 0.5 * jnp.square(v_net.apply(v_params, batch.observation) - v_backup).mean()
+
+            v_loss, v_grads = jax.value_and_grad(v_loss_fn)(state.v_params)
+            v_updates, v_opt_state = optimizer.update(v_grads, state.v_opt_state, state.v_params)
+            v_params = optax.apply_updates(state.v_params, v_updates)
+            v_target_params = _polyak(state.v_target_params, v_params, config.tau)
+            metrics["v_loss"] = v_loss
+        else:
+            q_target_params = _polyak(state.q_target_params, q_params, config.tau)
+
+        log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
+        if learn_alpha:
+            entropy_gap = jax.lax.stop_gradient(log_prob + config.target_entropy).mean()
+            alpha_grad = -entropy_gap  # d/d log_alpha of -log_alpha * (log pi + target_entropy)
+            alpha_updates, alpha_opt_state = optimizer.update(alpha_grad, state.alpha_opt_state)
+            log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
+
+        losses = sum(v for k, v in metrics.items() if k.endswith("_loss"))
+        new_state = TrainState(
+            policy_params=policy_params,
+            q_params=q_params,
+            q_target_params=q_target_params,
+            v_params=v_params,
+            v_target_params=v_target_params,
+            policy_opt_state=policy_opt_state,
+            q_opt_state=q_opt_state,
+            v_opt_state=v_opt_state,
+            log_alpha=log_alpha,
+            alpha_opt_state=alpha_opt_state,
+            key=key,
+            gradient_steps=state.gradient_steps + 1,
+            nonfinite=state.nonfinite | ~jnp.isfinite(losses),
+        )
+        return new_state, metrics
+
+    def update_many(state: TrainState, batches: Batch) -> tuple[TrainState, dict]:
+        """``batches`` has a leading axis of gradient steps; one step needs no loop."""
+        if batches.reward.shape[0] == 1:
+            return update(state, jax.tree_util.tree_map(lambda x: x[0], batches))
+        state, metrics = jax.lax.scan(update, state, batches)
+        return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
+
+    def explore(state: TrainState, observation: jax.Array) -> tuple[TrainState, jax.Array]:
+        key, k_action = jax.random.split(state.key)
+        action, _ = policy.sample(state.policy_params, observation, k_action)
+        return state.replace(key=key), action
+
+    def train_step(state: TrainState, batches: Batch, observation: jax.Array):
+        """Update on ``batches`` (leading axis: gradient steps), then act on ``observation``."""
+        state, metrics = update_many(state, batches)
+        state, action = explore(state, observation)
+        return state, action, metrics
+
+    return SAC(
+        config=config,
+        policy=policy,
+        init=jax.jit(init),
+        update=jax.jit(update_many),
+        train_step=jax.jit(train_step, donate_argnums=(0,)),
+        explore=jax.jit(explore),
+    )

@@ -1,0 +1,639 @@
+"""The training loop: collect, update, evaluate, log, checkpoint, resume.
+
+One env step -> one jitted call that updates on a replay batch *and* returns the next action
+(SB3's order: act with the parameters after the latest update), so each step costs one dispatch.
+
+Exact resume: a checkpoint holds the full :class:`~latent_space_policies.sac.TrainState` (params,
+optimiser states, temperature, JAX key, counters), the replay buffer (optional), the NumPy
+generator that samples batches, and the actions taken so far in the current episode. Every
+episode is reset with a seed derived from (seed, episode index), so the resumed run rebuilds the
+env's exact state by replaying those actions; the run then continues bit-for-bit as if it had
+never stopped (on the same machine and software).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
+from latent_space_policies.envs import action_space_bounded, make_env
+from latent_space_policies.errors import CheckpointError, ShapeError, TrainingDivergedError, TrainingInterrupted
+from latent_space_policies.policies import Policy, make_policy
+from latent_space_policies.presets import get_preset
+from latent_space_policies.replay import ReplayBuffer
+from latent_space_policies.sac import SAC, SACConfig, TrainState, make_sac
+
+__all__ = ["TrainConfig", "TrainResult", "train", "resume", "build_agent", "evaluate", "policy_spec"]
+
+_TRAIN_STREAM, _EVAL_STREAM = 0, 1
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run. ``None`` means "from the task preset / variant"."""
+
+    env_id: str = "Hopper-v5"
+    """Gymnasium id of the task (any 1-D Box action space; presets exist for the paper's tasks)."""
+    total_steps: int | None = None
+    """Environment steps to train for; default: the preset's budget."""
+    seed: int = 0
+    """Seed of everything: networks, replay sampling, environment resets."""
+    variant: Literal["paper", "modern"] = "modern"
+    """SAC variant (see README for which learns better): 'paper' (Q+V, fixed temperature) or 'modern'."""
+    policy: Literal["lsp", "gaussian"] = "lsp"
+    """'lsp': latent space policy (real NVP); 'gaussian': tanh-Gaussian SAC policy, for comparison."""
+    num_coupling: int = 2
+    """Coupling layers in the flow (2 per level in the paper; 4 for the end-to-end ablation)."""
+    reward_scale: float | None = None
+    """Reward multiplier; default: preset's (paper variant) or 1 (modern)."""
+    embedding_dim: int | None = None
+    """Observation-embedding width; default: preset's (2|A|)."""
+    coupling_hidden: int | None = None
+    """Hidden units of each s/t net; default: preset's (|A|)."""
+    embedding_hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of the observation-embedding MLP."""
+    embedding_output_relu: bool = True
+    """ReLU on the embedding's output (original single-level code); False for a linear output."""
+    log_scale_bound: float | None = 5.0
+    """Soft bound b on coupling log-scales, s = b tanh(s_raw / b); None for no bound (original code)."""
+    squash: bool | None = None
+    """tanh on the action; default: True for bounded action spaces."""
+    action_prior: Literal["uniform", "gaussian"] | None = None
+    """Action prior of the objective; default: uniform if squashed, gaussian otherwise."""
+    ent_coef: float | Literal["auto"] | None = None
+    """Temperature: a number or 'auto'; default: 1 (paper) or 'auto' (modern)."""
+    target_entropy: float | None = None
+    """Target entropy of the learned temperature; default -|A|."""
+    tau: float | None = None
+    """Target-network Polyak rate; default 0.01 (paper) or 0.005 (modern)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    learning_rate: float = 3e-4
+    """Adam step size for all networks."""
+    policy_gradient: Literal["reparameterized", "likelihood_ratio"] = "reparameterized"
+    """Policy-loss estimator (likelihood_ratio only with variant='paper')."""
+    batch_size: int = 128
+    """Transitions per gradient step."""
+    buffer_size: int = 1_000_000
+    """Replay capacity."""
+    learning_starts: int = 1000
+    """Transitions collected before the first update."""
+    gradient_steps: int = 1
+    """Gradient steps per environment step."""
+    max_episode_steps: int | None = 1000
+    """Time limit of an episode (None: the environment's own)."""
+    eval_every: int = 10_000
+    """Evaluate every this many env steps (0: never)."""
+    eval_episodes: int = 5
+    """Episodes per evaluation, in each mode (stochastic and deterministic)."""
+    checkpoint_every: int = 50_000
+    """Write RUN_DIR/checkpoints/latest.lsp every this many env steps (and at the end / on Ctrl-C)."""
+    snapshot_every: int = 0
+    """Also keep a policy-only snapshot checkpoints/step_N.lsp every this many steps (0: never)."""
+    save_replay: bool = True
+    """Store the replay buffer in checkpoints (needed for an exact resume)."""
+    log_every: int = 1000
+    """Log losses and check for NaNs every this many env steps."""
+    output_dir: str = "runs"
+    """Parent folder of run folders."""
+    run_name: str | None = None
+    """Run folder name; default {env}__{policy}-{variant}__{seed}__{time}."""
+    progress: bool = True
+    """Show a progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard logs to RUN_DIR/tb."""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(document) - names
+        if unknown:
+            raise CheckpointError(f"run config has unknown settings {sorted(unknown)}: written by another version?")
+        values = dict(document)
+        if values.get("embedding_hidden") is not None:
+            values["embedding_hidden"] = tuple(values["embedding_hidden"])
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    state: TrainState
+    policy: Policy
+    evaluations: list[dict]
+    steps: int
+
+
+def policy_spec(config: TrainConfig, observation_dim: int, action_dim: int, bounded: bool) -> dict:
+    """The JSON description from which :func:`make_policy` rebuilds the policy network."""
+    preset = get_preset(config.env_id)
+    return {
+        "kind": config.policy,
+        "observation_dim": int(observation_dim),
+        "action_dim": int(action_dim),
+        "squash": bool(bounded if config.squash is None else config.squash),
+        "embedding_hidden": list(config.embedding_hidden),
+        "embedding_dim": config.embedding_dim or preset.embedding_dim or 2 * action_dim,
+        "embedding_output_relu": config.embedding_output_relu,
+        "coupling_hidden": config.coupling_hidden or preset.coupling_hidden or action_dim,
+        "num_coupling": config.num_coupling,
+        "log_scale_bound": config.log_scale_bound,
+    }
+
+
+def policy_from_spec(spec: dict) -> Policy:
+    spec = dict(spec)
+    return make_policy(spec.pop("kind"), spec.pop("observation_dim"), spec.pop("action_dim"), **spec)
+
+
+def sac_config(config: TrainConfig, action_dim: int, squash: bool) -> SACConfig:
+    prior = config.action_prior or ("uniform" if squash else "gaussian")
+    return SACConfig(
+        variant=config.variant,
+        gamma=config.gamma,
+        tau=config.tau,
+        learning_rate=config.learning_rate,
+        reward_scale=config.reward_scale,
+        ent_coef=config.ent_coef,
+        target_entropy=config.target_entropy,
+        policy_gradient=config.policy_gradient,
+        action_prior=prior,
+    ).resolved(action_dim, get_preset(config.env_id).reward_scale)
+
+
+def build_agent(config: TrainConfig, observation_dim: int, action_dim: int, bounded: bool) -> tuple[dict, SAC]:
+    """(policy spec, SAC functions) for a run of ``config`` on the given spaces."""
+    spec = policy_spec(config, observation_dim, action_dim, bounded)
+    policy = policy_from_spec(spec)
+    return spec, make_sac(policy, sac_config(config, action_dim, spec["squash"]))
+
+
+def episode_seed(seed: int, stream: int, index: int) -> int:
+    """A reset seed for episode ``index`` of a stream (training or evaluation)."""
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
+
+
+def _env_dims(env) -> tuple[int, int, bool]:
+    return env.observation_space.shape[0], env.action_space.shape[0], action_space_bounded(env.action_space)
+
+
+def evaluate(
+    policy: Policy,
+    params,
+    env,
+    *,
+    episodes: int,
+    deterministic: bool,
+    seed: int,
+    round_index: int = 0,
+    act_fns: dict | None = None,
+    frames: list | None = None,
+) -> list[tuple[float, int]]:
+    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round)."""
+    act_fns = act_fns if act_fns is not None else make_act_fns(policy)
+    key = jax.random.PRNGKey(episode_seed(seed, _EVAL_STREAM + 2 * int(deterministic), round_index))
+    results = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=episode_seed(seed, _EVAL_STREAM, round_index * 1_000_003 + episode))
+        total, length, done = 0.0, 0, False
+        while not done:
+            if deterministic:
+                action = act_fns["deterministic"](params, observation)
+            else:
+                key, action = act_fns["stochastic"](params, observation, key)
+            observation, reward, terminated, truncated, _ = env.step(np.asarray(action))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            if frames is not None:
+                frames.append(env.render())
+        results.append((total, length))
+    return results
+
+
+def make_act_fns(policy: Policy) -> dict[str, Callable]:
+    def stochastic(params, observation, key):
+        key, sample_key = jax.random.split(key)
+        return key, policy.sample(params, observation, sample_key)[0]
+
+    return {"stochastic": jax.jit(stochastic), "deterministic": jax.jit(policy.deterministic_action)}
+
+
+class _CsvLog:
+    """Append-only CSV with a fixed header; on resume, rows past the checkpoint's step are dropped."""
+
+    def __init__(self, path: Path, fields: Sequence[str], resume_step: int | None = None):
+        self.path, self.fields = path, list(fields)
+        if resume_step is not None and path.exists():
+            with open(path, newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(float(row["step"])) <= resume_step]
+            self._write_all(rows)
+        elif not path.exists() or resume_step is None:
+            self._write_all([])
+
+    def _write_all(self, rows):
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, self.fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, self.fields).writerow(row)
+
+
+EVAL_FIELDS = [
+    "step",
+    "return_stochastic_mean",
+    "return_stochastic_std",
+    "return_deterministic_mean",
+    "return_deterministic_std",
+    "length_stochastic_mean",
+    "length_deterministic_mean",
+    "episodes",
+    "wall_time_s",
+]
+EPISODE_FIELDS = ["step", "episode", "return", "length"]
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to stop at the end of the current step; a second one kills."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Owns one run: its env, agent, replay, logs and checkpoints. Use :func:`train` / :func:`resume`."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, checkpoint: tuple[dict, dict] | None = None):
+        self.config = config
+        self.run_dir = run_dir
+        preset = get_preset(config.env_id)
+        self.total_steps = config.total_steps if config.total_steps is not None else preset.total_steps
+        self.env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
+        self.eval_env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
+        observation_dim, action_dim, bounded = _env_dims(self.env)
+        self.spec, self.sac = build_agent(config, observation_dim, action_dim, bounded)
+        self.policy = self.sac.policy
+        self.act_fns = make_act_fns(self.policy)
+        self.replay = ReplayBuffer(min(config.buffer_size, max(self.total_steps, 1)), observation_dim, action_dim)
+        self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
+        self.evaluations: list[dict] = []
+        self.step = 0
+        self.episode_index = 0
+        self.episode_actions: list[np.ndarray] = []
+        self.episode_return = 0.0
+        self.last_checkpoint_step: int | None = None
+        self.state = self.sac.init(jax.random.PRNGKey(config.seed))
+        if checkpoint is not None:
+            self._restore(*checkpoint)
+        resume_step = self.step if checkpoint is not None else None
+        self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS, resume_step)
+        self.episode_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS, resume_step)
+        self.writer = None
+        if config.tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def _metadata(self) -> dict:
+        return {
+            "kind": "train",
+            "config": self.config.to_json(),
+            "policy": self.spec,
+            "sac": {k: v for k, v in dataclasses.asdict(self.sac.config).items() if k != "critic_hidden"}
+            | {"critic_hidden": list(self.sac.config.critic_hidden)},
+            "env_id": self.config.env_id,
+            "step": self.step,
+            "episode_index": self.episode_index,
+            "episode_return": self.episode_return,
+            "numpy_rng": _jsonable_rng_state(self.rng.bit_generator.state),
+            "has_replay": self.config.save_replay,
+            "replay_capacity": self.replay.capacity,
+        }
+
+    def save(self, path: Path | None = None, include_replay: bool | None = None) -> Path:
+        if bool(self.state.nonfinite):
+            raise TrainingDivergedError(self._diverged_message())
+        include_replay = self.config.save_replay if include_replay is None else include_replay
+        trees = {
+            "state": flax.serialization.to_state_dict(jax.device_get(self.state)),
+            "episode": {
+                "actions": np.asarray(self.episode_actions, np.float32).reshape(-1, self.policy.action_dim),
+                "next_action": np.asarray(self.next_action, np.float32),
+            },
+        }
+        if include_replay:
+            trees["replay"] = self.replay.state_dict()
+        metadata = self._metadata() | {"has_replay": include_replay}
+        path = path or self.run_dir / "checkpoints" / "latest.lsp"
+        save_checkpoint(path, trees, metadata)
+        if path.name == "latest.lsp":
+            self.last_checkpoint_step = self.step
+        return path
+
+    def save_policy(self, path: Path) -> Path:
+        """A small file with only the policy (what ``lsp eval`` and the hierarchy need)."""
+        trees = {"policy": flax.serialization.to_state_dict(jax.device_get(self.state.policy_params))}
+        metadata = {
+            "kind": "policy",
+            "env_id": self.config.env_id,
+            "policy": self.spec,
+            "step": self.step,
+            "config": self.config.to_json(),
+        }
+        return save_checkpoint(path, trees, metadata)
+
+    def _restore(self, trees: dict, metadata: dict) -> None:
+        try:
+            self.state = flax.serialization.from_state_dict(self.state, trees["state"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"checkpoint does not match this agent's networks ({error})") from None
+        template_shapes = jax.tree_util.tree_map(np.shape, jax.device_get(self.sac.init(jax.random.PRNGKey(0))))
+        loaded_shapes = jax.tree_util.tree_map(np.shape, self.state)
+        if template_shapes != loaded_shapes:
+            raise CheckpointError("checkpoint parameter shapes do not match this agent's networks")
+        self.state = jax.tree_util.tree_map(jnp.asarray, self.state)
+        self.step = int(metadata["step"])
+        self.episode_index = int(metadata["episode_index"])
+        self.episode_return = float(metadata["episode_return"])
+        self.rng.bit_generator.state = _rng_state_from_json(metadata["numpy_rng"])
+        if "replay" in trees:
+            self.replay.load_state_dict(trees["replay"])
+        self.episode_actions = list(trees["episode"]["actions"])
+        self.next_action = trees["episode"]["next_action"]
+        self.last_checkpoint_step = self.step
+
+    def _diverged_message(self) -> str:
+        where = (
+            f"the last good checkpoint (step {self.last_checkpoint_step}) is {self.run_dir / 'checkpoints' / 'latest.lsp'}"
+            if self.last_checkpoint_step is not None
+            else "no checkpoint was written before it"
+        )
+        return (
+            f"a loss became NaN or infinite before step {self.step}; {where}. "
+            "Try a smaller --learning-rate or --reward-scale, or --log-scale-bound 5"
+        )
+
+    # ----------------------------------------------------------------------------- the loop
+    def _reset_episode(self) -> np.ndarray:
+        observation, _ = self.env.reset(seed=episode_seed(self.config.seed, _TRAIN_STREAM, self.episode_index))
+        return observation
+
+    def _replay_current_episode(self) -> np.ndarray:
+        """Rebuild the env state of the interrupted episode by replaying its actions."""
+        observation = self._reset_episode()
+        for action in self.episode_actions:
+            observation, _, terminated, truncated, _ = self.env.step(action)
+            if terminated or truncated:
+                raise CheckpointError(
+                    "replaying the saved episode ended early: the environment is not deterministic "
+                    "under a fixed seed, so this run cannot be resumed exactly"
+                )
+        return observation
+
+    def _evaluate(self) -> dict:
+        round_index = self.step // max(self.config.eval_every, 1)
+        row: dict[str, Any] = {"step": self.step, "episodes": self.config.eval_episodes}
+        for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+            results = evaluate(
+                self.policy,
+                self.state.policy_params,
+                self.eval_env,
+                episodes=self.config.eval_episodes,
+                deterministic=deterministic,
+                seed=self.config.seed,
+                round_index=round_index,
+                act_fns=self.act_fns,
+            )
+            returns = np.array([r for r, _ in results])
+            row[f"return_{mode}_mean"] = float(returns.mean())
+            row[f"return_{mode}_std"] = float(returns.std())
+            row[f"length_{mode}_mean"] = float(np.mean([n for _, n in results]))
+        row["wall_time_s"] = round(time.time() - self.start_time, 2)
+        self.eval_log.append(row)
+        self.evaluations.append(row)
+        if self.writer is not None:
+            self.writer.add_scalar("eval/return_stochastic", row["return_stochastic_mean"], self.step)
+            self.writer.add_scalar("eval/return_deterministic", row["return_deterministic_mean"], self.step)
+        return row
+
+    def run(self, callback: Callable[["Trainer"], None] | None = None) -> TrainResult:
+        """Train until ``total_steps``. ``callback(trainer)`` runs after every env step (tests use it)."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        self.start_time = time.time()
+        if self.step == 0 and not self.episode_actions:
+            observation = self._reset_episode()
+            self.state, action = self.sac.explore(self.state, observation)
+            self.next_action = np.asarray(action)
+        else:
+            observation = self._replay_current_episode()
+        action = np.asarray(self.next_action)
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not config.progress, unit="step", smoothing=0.05)
+        last_return, last_eval, metrics = math.nan, math.nan, None
+        updates_enabled = False
+        sps_time, sps_step = time.time(), self.step
+        try:
+            with _StopFlag() as stop:
+                while self.step < self.total_steps:
+                    next_observation, reward, terminated, truncated, _ = self.env.step(action)
+                    self.replay.add(observation, action, reward, next_observation, terminated, truncated)
+                    self.episode_actions.append(action)
+                    self.episode_return += float(reward)
+                    self.step += 1
+                    if terminated or truncated:
+                        last_return = self.episode_return
+                        self.episode_log.append(
+                            {
+                                "step": self.step,
+                                "episode": self.episode_index,
+                                "return": last_return,
+                                "length": len(self.episode_actions),
+                            }
+                        )
+                        if self.writer is not None:
+                            self.writer.add_scalar("charts/episodic_return", last_return, self.step)
+                            self.writer.add_scalar("charts/episodic_length", len(self.episode_actions), self.step)
+                        self.episode_index += 1
+                        self.episode_actions, self.episode_return = [], 0.0
+                        observation = self._reset_episode()
+                    else:
+                        observation = next_observation
+
+                    if updates_enabled or len(self.replay) >= config.learning_starts:
+                        updates_enabled = True
+                        batch = self.replay.sample(self.rng, config.batch_size, config.gradient_steps)
+                        self.state, action, metrics = self.sac.train_step(self.state, batch, observation)
+                    else:
+                        self.state, action = self.sac.explore(self.state, observation)
+                    action = np.asarray(action)
+                    self.next_action = action
+
+                    if self.step % 100 == 0:
+                        bar.update(self.step - bar.n)
+                    if self.step % config.log_every == 0:
+                        if bool(self.state.nonfinite):
+                            raise TrainingDivergedError(self._diverged_message())
+                        now = time.time()
+                        sps = (self.step - sps_step) / max(now - sps_time, 1e-9)
+                        sps_time, sps_step = now, self.step
+                        bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
+                        if self.writer is not None:
+                            self.writer.add_scalar("charts/SPS", sps, self.step)
+                            if metrics is not None:
+                                for name, value in jax.device_get(metrics).items():
+                                    group = "losses" if name.endswith("_loss") else "charts"
+                                    self.writer.add_scalar(f"{group}/{name}", float(value), self.step)
+                    if config.eval_every and self.step % config.eval_every == 0:
+                        last_eval = self._evaluate()["return_stochastic_mean"]
+                        bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
+                    if config.snapshot_every and self.step % config.snapshot_every == 0:
+                        self.save_policy(self.run_dir / "checkpoints" / f"step_{self.step:09d}.lsp")
+                    if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                        self.save()
+                    if callback is not None:
+                        callback(self)
+                    if stop.requested:
+                        path = self.save()
+                        raise TrainingInterrupted(
+                            f"interrupted at step {self.step}; saved {path}. "
+                            f"Continue with: lsp train --resume {self.run_dir}"
+                        )
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.flush()
+        if bool(self.state.nonfinite):
+            raise TrainingDivergedError(self._diverged_message())
+        self.save()
+        self.save_policy(self.run_dir / "policy.lsp")
+        return TrainResult(self.run_dir, self.state, self.policy, self.evaluations, self.step)
+
+    def close(self) -> None:
+        self.env.close()
+        self.eval_env.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _jsonable_rng_state(state: dict) -> dict:
+    return json.loads(json.dumps(state, default=str))
+
+
+def _rng_state_from_json(document: dict) -> dict:
+    def convert(value):
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    return convert(document)
+
+
+def _new_run_dir(config: TrainConfig) -> Path:
+    name = config.run_name or (
+        f"{config.env_id}__{config.policy}-{config.variant}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    run_dir = Path(config.output_dir) / name
+    if (run_dir / "checkpoints" / "latest.lsp").exists():
+        raise CheckpointError(
+            f"{run_dir} already holds a run; continue it with `lsp train --resume {run_dir}` or choose another --run-name"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train(config: TrainConfig, callback: Callable[[Trainer], None] | None = None) -> TrainResult:
+    """Start a new run of ``config`` in a fresh run folder and train it to the end."""
+    get_preset(config.env_id)  # nothing to check, but keeps the import honest for unknown ids
+    run_dir = _new_run_dir(config)
+    trainer = Trainer(config, run_dir)
+    (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+    try:
+        return trainer.run(callback)
+    finally:
+        trainer.close()
+
+
+def resume(
+    run_dir: str | Path, total_steps: int | None = None, callback: Callable[[Trainer], None] | None = None, **overrides
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint (optionally to a new ``total_steps``).
+
+    ``overrides`` may change settings that do not alter the agent (progress, tensorboard, eval and
+    checkpoint intervals); anything else is refused with a clear error.
+    """
+    run_dir = Path(run_dir)
+    trees, metadata = load_checkpoint(run_dir / "checkpoints" / "latest.lsp" if run_dir.is_dir() else run_dir)
+    if run_dir.is_file():
+        run_dir = run_dir.parent.parent
+    if metadata.get("kind") != "train":
+        raise CheckpointError("this checkpoint holds only a policy; resume needs RUN_DIR/checkpoints/latest.lsp")
+    config = TrainConfig.from_json(metadata["config"])
+    safe = {"progress", "tensorboard", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every", "log_every"}
+    changed = {k: v for k, v in overrides.items() if v is not None and getattr(config, k) != v}
+    refused = sorted(set(changed) - safe)
+    if refused:
+        details = ", ".join(f"{k}={getattr(config, k)!r} (asked {changed[k]!r})" for k in refused)
+        raise CheckpointError(f"cannot change {details} when resuming; start a new run for different settings")
+    config = dataclasses.replace(config, **changed)
+    if total_steps is not None:
+        config = dataclasses.replace(config, total_steps=total_steps)
+    if not metadata.get("has_replay", False):
+        import warnings
+
+        warnings.warn("checkpoint has no replay buffer: resuming with an empty one (not an exact resume)")
+    trainer = Trainer(config, run_dir, checkpoint=(trees, metadata))
+    (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+    try:
+        return trainer.run(callback)
+    finally:
+        trainer.close()
+
+
+def check_observation(observation, observation_dim: int) -> np.ndarray:
+    observation = np.asarray(observation, np.float32)
+    if observation.shape[-1:] != (observation_dim,):
+        raise ShapeError(
+            f"observation has shape {observation.shape}, but this policy expects (..., {observation_dim})"
+        )
+    return observation
