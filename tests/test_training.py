@@ -1,0 +1,212 @@
+"""Contracts of the training loop: determinism, save/load, exact resume, Ctrl-C, bad input."""
+
+import os
+import signal
+
+import gymnasium as gym
+import jax
+import numpy as np
+import pytest
+
+from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
+from latent_space_policies.cli import main
+from latent_space_policies.errors import (
+    CheckpointError,
+    ShapeError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    UnknownEnvironmentError,
+)
+from latent_space_policies.loading import load_policy
+from latent_space_policies.training import TrainConfig, resume, train
+
+
+def tiny_config(tmp_path, **overrides) -> TrainConfig:
+    values = dict(
+        env_id="Pendulum-v1",
+        total_steps=700,
+        learning_starts=300,
+        batch_size=32,
+        eval_every=350,
+        eval_episodes=1,
+        checkpoint_every=0,
+        max_episode_steps=150,
+        output_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        embedding_hidden=(32, 32),
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def assert_trees_equal(a, b):
+    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("variant", ["modern", "paper"])
+def test_same_seed_gives_identical_parameters(tmp_path, variant):
+    first = train(tiny_config(tmp_path, run_name="a", variant=variant))
+    second = train(tiny_config(tmp_path, run_name="b", variant=variant))
+    assert_trees_equal(first.state, second.state)
+    other = train(tiny_config(tmp_path, run_name="c", variant=variant, seed=1))
+    with pytest.raises(AssertionError):
+        assert_trees_equal(first.state.policy_params, other.state.policy_params)
+
+
+def test_save_load_gives_identical_actions(tmp_path):
+    result = train(tiny_config(tmp_path, run_name="run"))
+    observations = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    for path in [result.run_dir / "policy.lsp", result.run_dir / "checkpoints" / "latest.lsp", result.run_dir]:
+        loaded = load_policy(path)
+        expected = np.asarray(jax.jit(result.policy.deterministic_action)(result.state.policy_params, observations))
+        np.testing.assert_array_equal(loaded.act(observations, deterministic=True), expected)
+        latents = np.random.default_rng(1).normal(size=(16, 1)).astype(np.float32)
+        action, _ = loaded.action_from_latent(observations, latents)
+        expected_action, _ = jax.jit(result.policy.action_from_latent)(result.state.policy_params, observations, latents)
+        np.testing.assert_array_equal(action, np.asarray(expected_action))
+    loaded.seed(3)
+    first = loaded.act(observations)
+    loaded.seed(3)
+    np.testing.assert_array_equal(loaded.act(observations), first)
+
+
+@pytest.mark.parametrize("variant", ["modern", "paper"])
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, variant):
+    """Ctrl-C mid-episode (step 437 of 700, episode length 150), then --resume: same final state."""
+    reference = train(tiny_config(tmp_path, run_name="straight", variant=variant, checkpoint_every=200))
+
+    def interrupt(trainer):
+        if trainer.step == 437:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = tiny_config(tmp_path, run_name="interrupted", variant=variant, checkpoint_every=200)
+    with pytest.raises(TrainingInterrupted, match="resume"):
+        train(config, callback=interrupt)
+    _, metadata = load_checkpoint(tmp_path / "interrupted" / "checkpoints" / "latest.lsp")
+    assert metadata["step"] == 437
+    resumed = resume(tmp_path / "interrupted")
+    assert resumed.steps == 700
+    assert_trees_equal(reference.state, resumed.state)
+    eval_steps = [row["step"] for row in resumed.evaluations]
+    assert eval_steps == [700]  # the resumed part evaluated once; the log holds both
+    log = (tmp_path / "interrupted" / "eval.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["350", "700"]
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    first = train(tiny_config(tmp_path, run_name="run"))
+    longer = resume(first.run_dir, total_steps=800)
+    assert longer.steps == 800
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    train(tiny_config(tmp_path, run_name="run"))
+    with pytest.raises(CheckpointError, match="cannot change env_id"):
+        resume(tmp_path / "run", env_id="Hopper-v5")
+
+
+def test_new_run_refuses_to_overwrite(tmp_path):
+    train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+
+
+def test_unknown_environment_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(UnknownEnvironmentError, match="unknown environment 'NoSuchEnv-v0'"):
+        train(tiny_config(tmp_path, env_id="NoSuchEnv-v0"))
+    assert main(["train", "--env-id", "NoSuchEnv-v0", "--output-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown environment")
+
+
+def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_policy(tmp_path / "nothing.lsp")
+    corrupt = tmp_path / "corrupt.lsp"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_policy(corrupt)
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+    truncated = tmp_path / "truncated.lsp"
+    truncated.write_bytes((result.run_dir / "policy.lsp").read_bytes()[:-200])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_policy(truncated)
+
+
+def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.lsp"
+    save_checkpoint(path, {"a": {"x": np.arange(3)}}, {"kind": "test", "step": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"a": {"x": np.arange(5)}}, {"kind": "test", "step": 2})
+    trees, metadata = load_checkpoint(path)
+    assert metadata["step"] == 1 and trees["a"]["x"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.lsp"]
+
+
+def test_checkpoint_from_another_env_is_refused(tmp_path, capsys):
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+    code = main(["eval", str(result.run_dir / "policy.lsp"), "--env-id", "Hopper-v5", "--episodes", "1"])
+    assert code == 2
+    assert "trained on Pendulum-v1" in capsys.readouterr().err
+
+
+def test_wrong_observation_shape_is_a_clear_error(tmp_path):
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+    loaded = load_policy(result.run_dir / "policy.lsp")
+    with pytest.raises(ShapeError, match=r"expects \(\.\.\., 3\)"):
+        loaded.act(np.zeros(11))
+    with pytest.raises(ShapeError, match="latent"):
+        loaded.action_from_latent(np.zeros(3), np.zeros(4))
+
+
+class NaNRewardEnv(gym.Env):
+    """Fine for 400 steps, then rewards are NaN: training must stop with a clear error."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.count = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.count += 1
+        reward = float("nan") if self.count > 400 else float(-np.square(action).sum())
+        return np.zeros(2, np.float32), reward, False, self.count % 50 == 0, {}
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_path):
+    gym.register("NaNReward-v0", entry_point=NaNRewardEnv)
+    config = tiny_config(
+        tmp_path, env_id="NaNReward-v0", run_name="nan", total_steps=1000, checkpoint_every=300, log_every=100,
+        max_episode_steps=None, eval_every=0,
+    )
+    with pytest.raises(TrainingDivergedError, match="NaN or infinite.*last good checkpoint \\(step 300\\)"):
+        train(config)
+    trees, metadata = load_checkpoint(tmp_path / "nan" / "checkpoints" / "latest.lsp")
+    assert metadata["step"] == 300
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(trees["state"]["policy_params"]))
+
+
+def test_cli_train_then_eval(tmp_path, capsys):
+    args = ["train", "--env-id", "Pendulum-v1", "--total-steps", "400", "--learning-starts", "200",
+            "--eval-every", "200", "--eval-episodes", "1", "--output-dir", str(tmp_path), "--run-name", "cli",
+            "--no-progress", "--batch-size", "32"]
+    assert main(args) == 0
+    assert "done: 400 steps" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "tb").is_dir() and (tmp_path / "cli" / "eval.csv").exists()
+    assert main(["eval", str(tmp_path / "cli"), "--episodes", "2", "--deterministic"]) == 0
+    assert "return" in capsys.readouterr().out
+    assert main(["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]) == 0
+    assert "done: 500 steps" in capsys.readouterr().out
