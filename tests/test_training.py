@@ -210,3 +210,23 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert "return" in capsys.readouterr().out
     assert main(["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]) == 0
     assert "done: 500 steps" in capsys.readouterr().out
+
+
+def _osmesa_available() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("OSMesa") is not None
+
+
+@pytest.mark.skipif(not _osmesa_available(), reason="needs Debian's libosmesa6 (.ci/run installs it)")
+def test_eval_writes_a_video(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
+    result = train(tiny_config(tmp_path, env_id="InvertedPendulum-v5", run_name="run", total_steps=10, learning_starts=5))
+    video = tmp_path / "episode.mp4"
+    code = main(["eval", str(result.run_dir), "--episodes", "1", "--max-episode-steps", "20", "--video", str(video)])
+    assert code == 0, capsys.readouterr().err
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(video)
+    assert len(frames) >= 1 and frames[0].ndim == 3 and frames[0].std() > 0  # not a blank frame
