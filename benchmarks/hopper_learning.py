@@ -25,6 +25,9 @@ METHODS = {
     "lsp-modern": ["--variant", "modern"],
     "lsp-paper": ["--variant", "paper"],
     "gaussian-modern": ["--variant", "modern", "--policy", "gaussian"],
+    # Probes tried while looking for more robust learning (see README "Results").
+    "lsp-modern-wide": ["--variant", "modern", "--coupling-hidden", "64", "--embedding-dim", "64"],
+    "lsp-modern-start10k": ["--variant", "modern", "--learning-starts", "10000"],
 }
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 

@@ -75,8 +75,11 @@ def save_checkpoint(path: str | os.PathLike, trees: dict[str, dict], metadata: d
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, sections: tuple[str, ...] | None = None) -> tuple[dict, dict]:
-    """Read a checkpoint. Returns (trees, metadata); ``sections`` limits which trees are read."""
+def load_checkpoint(
+    path: str | os.PathLike, sections: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()
+) -> tuple[dict, dict]:
+    """Read a checkpoint. Returns (trees, metadata); ``sections`` limits which trees are read and
+    ``skip`` leaves some out (e.g. the replay buffer when only the policy is needed)."""
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "latest.lsp"
@@ -93,7 +96,9 @@ def load_checkpoint(path: str | os.PathLike, sections: tuple[str, ...] | None = 
             wanted = [
                 name
                 for name in archive.files
-                if name != _METADATA_KEY and (sections is None or name.split("/", 1)[0] in sections)
+                if name != _METADATA_KEY
+                and (sections is None or name.split("/", 1)[0] in sections)
+                and name.split("/", 1)[0] not in skip
             ]
             arrays = {name: archive[name] for name in wanted}
     except CheckpointError:

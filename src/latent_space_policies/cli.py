@@ -23,6 +23,31 @@ class TrainArgs:
 
 
 @dataclasses.dataclass
+class StackArgs:
+    """Freeze a trained layer and train a new layer on its latent space (one step of Algorithm 1)."""
+
+    base: tyro.conf.Positional[str]
+    """The frozen layer(s): a run folder, a policy.lsp, or a hierarchy file."""
+    config: Annotated[TrainConfig, tyro.conf.arg(name="")]
+
+
+@dataclasses.dataclass
+class HierarchyArgs:
+    """Run Algorithm 1 end to end from a TOML file: one [[level]] table per layer, bottom first.
+
+    Top-level keys are settings shared by every level (any `lsp train` setting, e.g. env_id, seed,
+    output_dir); each [[level]] may override any of them (reward, total_steps, action_repeat, ...).
+    Level k trains in OUTPUT_DIR/level{k} on top of the levels below it; re-running the command
+    skips finished levels and resumes an unfinished one. The result is OUTPUT_DIR/hierarchy.lsp.
+    """
+
+    config_file: tyro.conf.Positional[str]
+    """The TOML file."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+@dataclasses.dataclass
 class EvalArgs:
     """Evaluate a saved policy: mean and std of the episode return."""
 
@@ -65,12 +90,33 @@ def run_train(args: TrainArgs) -> None:
     print(summary)
 
 
+def run_stack(args: StackArgs) -> None:
+    from latent_space_policies.hierarchy import load_levels
+    from latent_space_policies.training import train
+
+    _, metadata = load_levels(args.base)
+    config = dataclasses.replace(args.config, base=args.base)
+    if args.config.env_id == TrainConfig().env_id and metadata.get("env_id") not in (None, "?"):
+        config = dataclasses.replace(config, env_id=metadata["env_id"])
+    result = train(config)
+    print(f"done: {result.steps} steps in {result.run_dir}; the whole hierarchy is {result.run_dir / 'policy.lsp'}")
+
+
+def run_hierarchy(args: HierarchyArgs) -> None:
+    from latent_space_policies.hierarchy import run_algorithm_1
+
+    path = run_algorithm_1(args.config_file, progress=args.progress)
+    print(f"done: hierarchy saved to {path}")
+
+
 def run_eval(args: EvalArgs) -> None:
     import numpy as np
 
     from latent_space_policies.envs import make_env
     from latent_space_policies.errors import CheckpointError, ShapeError
+    from latent_space_policies.hierarchy import wrap_levels
     from latent_space_policies.loading import load_policy
+    from latent_space_policies.rewards import apply_reward
     from latent_space_policies.training import evaluate
 
     loaded = load_policy(args.checkpoint)
@@ -84,11 +130,16 @@ def run_eval(args: EvalArgs) -> None:
         )
     if args.env_id and args.env_id != loaded.env_id:
         print(f"note: policy trained on {loaded.env_id}, evaluated on {env_id}", file=sys.stderr)
+    top = loaded.levels[-1]
+    # The top level acts in the env with every level below it embedded (their latent holds included).
+    env = wrap_levels(apply_reward(env, top.reward), loaded.levels[:-1])
+    config = loaded.metadata.get("config", {})
     frames = [] if args.video else None
     results = evaluate(
-        loaded.policy,
-        loaded.params,
+        top.policy,
+        top.params,
         env,
+        latent_per_episode=bool(config.get("latent_per_episode", False)),
         episodes=args.episodes,
         deterministic=args.deterministic,
         seed=args.seed,
@@ -109,15 +160,13 @@ def run_eval(args: EvalArgs) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    commands = {"train": TrainArgs, "eval": EvalArgs}
+    commands = {"train": TrainArgs, "stack": StackArgs, "hierarchy": HierarchyArgs, "eval": EvalArgs}
     args = tyro.extras.subcommand_cli_from_dict(
         commands, args=argv, prog="lsp", description="Latent space policies (SAC-LSP)"
     )
     try:
-        if isinstance(args, TrainArgs):
-            run_train(args)
-        else:
-            run_eval(args)
+        runners = {TrainArgs: run_train, StackArgs: run_stack, HierarchyArgs: run_hierarchy, EvalArgs: run_eval}
+        runners[type(args)](args)
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""Loading a trained policy from any checkpoint file, for evaluation and for use from Python."""
+"""Loading a trained policy (one level or a whole hierarchy) for evaluation and use from Python."""
 
 from __future__ import annotations
 
@@ -6,31 +6,36 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from latent_space_policies.checkpoint import load_checkpoint
-from latent_space_policies.errors import CheckpointError, ShapeError
-from latent_space_policies.policies import Policy
-from latent_space_policies.training import make_act_fns, policy_from_spec
+from latent_space_policies.errors import ShapeError
+from latent_space_policies.hierarchy import ComposedPolicy, Level, load_levels
+from latent_space_policies.training import make_act_fns
 
 
 @dataclasses.dataclass
 class LoadedPolicy:
-    """A frozen policy: its networks, parameters and where it came from.
+    """A frozen policy f_0 o ... o f_{K-1} (K = 1 for a single level), with where it came from.
 
     ``act`` takes a NumPy observation ``(obs_dim,)`` or a batch ``(n, obs_dim)``; actions are in
-    the policy's units ([-1, 1] when squashed: the env made by ``make_env`` takes them as they are).
+    the policy's units ([-1, 1] when squashed: an env made by ``make_env`` takes them as they are).
+    The composition maps latent to action within one env step; levels that hold latents for several
+    steps are run by ``lsp eval`` through the wrapped env instead (see hierarchy.ComposedPolicy).
     """
 
-    policy: Policy
-    params: Any
+    levels: list[Level]
     env_id: str
     metadata: dict
 
     def __post_init__(self):
+        if len(self.levels) == 1:
+            self.policy: Any = self.levels[0].policy
+            self.params: Any = self.levels[0].params
+        else:
+            self.policy = ComposedPolicy(self.levels)
+            self.params = self.policy.params
         self._act = make_act_fns(self.policy)
         self._key = jax.random.PRNGKey(0)
         self._forward = jax.jit(self.policy.action_from_latent)
@@ -42,7 +47,11 @@ class LoadedPolicy:
 
     @property
     def action_dim(self) -> int:
-        return self.policy.action_dim
+        return self.levels[0].policy.action_dim
+
+    @property
+    def latent_dim(self) -> int:
+        return self.levels[-1].policy.action_dim
 
     def _check(self, array, dim: int, what: str) -> jax.Array:
         array = np.asarray(array, np.float32)
@@ -64,7 +73,7 @@ class LoadedPolicy:
     def action_from_latent(self, observation, latent) -> tuple[np.ndarray, np.ndarray]:
         """a = f(h; s) and log pi(a|s)."""
         observation = self._check(observation, self.observation_dim, "observation")
-        latent = self._check(latent, self.action_dim, "latent")
+        latent = self._check(latent, self.latent_dim, "latent")
         action, log_prob = self._forward(self.params, observation, latent)
         return np.asarray(action), np.asarray(log_prob)
 
@@ -77,24 +86,6 @@ class LoadedPolicy:
 
 
 def load_policy(path: str | Path) -> LoadedPolicy:
-    """Load the policy from a run folder, a training checkpoint, or a policy-only file."""
-    trees, metadata = load_checkpoint(path, sections=("policy", "state"))
-    spec = metadata.get("policy")
-    if spec is None:
-        raise CheckpointError(f"{path} holds no policy description; it was not written by lsp train")
-    policy = policy_from_spec(spec)
-    template = policy.init(jax.random.PRNGKey(0))
-    if metadata.get("kind") == "train":
-        saved = trees.get("state", {}).get("policy_params")
-    else:
-        saved = trees.get("policy")
-    if saved is None:
-        raise CheckpointError(f"{path} has no policy parameters")
-    try:
-        params = flax.serialization.from_state_dict(template, saved)
-    except (ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{path}: policy parameters do not match their description ({error})") from None
-    if jax.tree_util.tree_map(np.shape, template) != jax.tree_util.tree_map(np.shape, params):
-        raise CheckpointError(f"{path}: policy parameter shapes do not match their description")
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    return LoadedPolicy(policy=policy, params=params, env_id=metadata.get("env_id", "?"), metadata=metadata)
+    """Load the policy from a run folder, a training checkpoint, a policy file or a hierarchy file."""
+    levels, metadata = load_levels(path)
+    return LoadedPolicy(levels=levels, env_id=metadata.get("env_id", "?"), metadata=metadata)

@@ -188,3 +188,9 @@ def make_policy(
     else:
         raise ValueError(f"unknown policy kind {kind!r}: use 'lsp' or 'gaussian'")
     return Policy(net=net, observation_dim=observation_dim, action_dim=action_dim)
+
+
+def policy_from_spec(spec: dict) -> Policy:
+    """Rebuild a policy from its JSON description (``training.policy_spec`` writes them)."""
+    spec = dict(spec)
+    return make_policy(spec.pop("kind"), spec.pop("observation_dim"), spec.pop("action_dim"), **spec)

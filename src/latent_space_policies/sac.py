@@ -111,8 +111,8 @@ class SAC(NamedTuple):
     policy: Policy
     init: Callable[[jax.Array], TrainState]
     update: Callable[[TrainState, Batch], tuple[TrainState, dict]]
-    train_step: Callable[[TrainState, Batch, jax.Array], tuple[TrainState, jax.Array, dict]]
-    explore: Callable[[TrainState, jax.Array], tuple[TrainState, jax.Array]]
+    train_step: Callable[..., tuple[TrainState, jax.Array, dict]]
+    explore: Callable[..., tuple[TrainState, jax.Array]]
 
 
 def _polyak(target: Params, online: Params, tau: float) -> Params:
@@ -261,15 +261,19 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
         state, metrics = jax.lax.scan(update, state, batches)
         return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
 
-    def explore(state: TrainState, observation: jax.Array) -> tuple[TrainState, jax.Array]:
+    def explore(state: TrainState, observation: jax.Array, latent: jax.Array | None = None):
+        """Sample an action (or, given ``latent``, map that latent: a latent held per episode)."""
         key, k_action = jax.random.split(state.key)
-        action, _ = policy.sample(state.policy_params, observation, k_action)
+        if latent is None:
+            action, _ = policy.sample(state.policy_params, observation, k_action)
+        else:
+            action, _ = policy.action_from_latent(state.policy_params, observation, latent)
         return state.replace(key=key), action
 
-    def train_step(state: TrainState, batches: Batch, observation: jax.Array):
+    def train_step(state: TrainState, batches: Batch, observation: jax.Array, latent: jax.Array | None = None):
         """Update on ``batches`` (leading axis: gradient steps), then act on ``observation``."""
         state, metrics = update_many(state, batches)
-        state, action = explore(state, observation)
+        state, action = explore(state, observation, latent)
         return state, action, metrics
 
     return SAC(

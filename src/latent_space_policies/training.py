@@ -31,7 +31,9 @@ import numpy as np
 from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 from latent_space_policies.envs import action_space_bounded, make_env
 from latent_space_policies.errors import CheckpointError, ShapeError, TrainingDivergedError, TrainingInterrupted
-from latent_space_policies.policies import Policy, make_policy
+from latent_space_policies.hierarchy import Level, ObservationMap, levels_from_checkpoint, load_levels, wrap_levels
+from latent_space_policies.policies import Policy, policy_from_spec
+from latent_space_policies.rewards import apply_reward
 from latent_space_policies.presets import get_preset
 from latent_space_policies.replay import ReplayBuffer
 from latent_space_policies.sac import SAC, SACConfig, TrainState, make_sac
@@ -94,7 +96,19 @@ class TrainConfig:
     gradient_steps: int = 1
     """Gradient steps per environment step."""
     max_episode_steps: int | None = 1000
-    """Time limit of an episode (None: the environment's own)."""
+    """Time limit of an episode in env steps (None: the environment's own)."""
+    reward: str = "task"
+    """Reward of this layer: 'task', 'speed_xy', or 'package.module:function' (see rewards.py)."""
+    base: str | None = None
+    """Train on top of frozen layer(s): a policy.lsp / hierarchy file or a run folder (paper Alg. 1)."""
+    base_observation: str = "all"
+    """The part of the env observation the top frozen layer sees: 'all' or 'START:STOP'."""
+    action_repeat: int = 1
+    """Env steps each of this layer's latent actions is held for by the frozen layer below."""
+    repeat_reward: Literal["sum", "last"] = "sum"
+    """Reward of a held action: sum over its env steps, or the last one only (original code)."""
+    latent_per_episode: bool = False
+    """Sample this layer's own latent once per episode and hold it (paper §6.3, maze high level)."""
     eval_every: int = 10_000
     """Evaluate every this many env steps (0: never)."""
     eval_episodes: int = 5
@@ -159,11 +173,6 @@ def policy_spec(config: TrainConfig, observation_dim: int, action_dim: int, boun
     }
 
 
-def policy_from_spec(spec: dict) -> Policy:
-    spec = dict(spec)
-    return make_policy(spec.pop("kind"), spec.pop("observation_dim"), spec.pop("action_dim"), **spec)
-
-
 def sac_config(config: TrainConfig, action_dim: int, squash: bool) -> SACConfig:
     prior = config.action_prior or ("uniform" if squash else "gaussian")
     return SACConfig(
@@ -191,6 +200,32 @@ def episode_seed(seed: int, stream: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
+def base_levels_for(config: TrainConfig) -> list[Level]:
+    """The frozen levels below this run's layer, bottom first (empty without ``config.base``)."""
+    if config.base is None:
+        return []
+    levels, _ = load_levels(config.base)
+    top = levels[-1]
+    levels[-1] = dataclasses.replace(
+        top,
+        observation_map=ObservationMap.parse(config.base_observation),
+        latent_repeat=config.action_repeat,
+        repeat_reward=config.repeat_reward,
+    )
+    return levels
+
+
+def make_training_env(config: TrainConfig, base_levels: list[Level]):
+    """The env a layer trains in: the task, this layer's reward, and the frozen layers below it."""
+    if config.action_repeat < 1:
+        raise ValueError(f"action_repeat must be at least 1, got {config.action_repeat}")
+    if config.action_repeat > 1 and not base_levels:
+        raise ValueError("action_repeat needs a frozen layer below (--base): it holds latents for that layer")
+    env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
+    env = apply_reward(env, config.reward)
+    return wrap_levels(env, base_levels)
+
+
 def _env_dims(env) -> tuple[int, int, bool]:
     return env.observation_space.shape[0], env.action_space.shape[0], action_space_bounded(env.action_space)
 
@@ -206,17 +241,26 @@ def evaluate(
     round_index: int = 0,
     act_fns: dict | None = None,
     frames: list | None = None,
+    latent_per_episode: bool = False,
 ) -> list[tuple[float, int]]:
-    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round)."""
+    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round).
+
+    With ``latent_per_episode`` the stochastic mode draws one latent per episode and holds it.
+    """
     act_fns = act_fns if act_fns is not None else make_act_fns(policy)
     key = jax.random.PRNGKey(episode_seed(seed, _EVAL_STREAM + 2 * int(deterministic), round_index))
     results = []
     for episode in range(episodes):
         observation, _ = env.reset(seed=episode_seed(seed, _EVAL_STREAM, round_index * 1_000_003 + episode))
         total, length, done = 0.0, 0, False
+        if latent_per_episode and not deterministic:
+            key, latent_key = jax.random.split(key)
+            held = jax.random.normal(latent_key, (policy.action_dim,))
         while not done:
             if deterministic:
                 action = act_fns["deterministic"](params, observation)
+            elif latent_per_episode:
+                action = act_fns["from_latent"](params, observation, held)
             else:
                 key, action = act_fns["stochastic"](params, observation, key)
             observation, reward, terminated, truncated, _ = env.step(np.asarray(action))
@@ -234,7 +278,11 @@ def make_act_fns(policy: Policy) -> dict[str, Callable]:
         key, sample_key = jax.random.split(key)
         return key, policy.sample(params, observation, sample_key)[0]
 
-    return {"stochastic": jax.jit(stochastic), "deterministic": jax.jit(policy.deterministic_action)}
+    return {
+        "stochastic": jax.jit(stochastic),
+        "deterministic": jax.jit(policy.deterministic_action),
+        "from_latent": jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0]),
+    }
 
 
 class _CsvLog:
@@ -305,8 +353,12 @@ class Trainer:
         self.run_dir = run_dir
         preset = get_preset(config.env_id)
         self.total_steps = config.total_steps if config.total_steps is not None else preset.total_steps
-        self.env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
-        self.eval_env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
+        if checkpoint is not None:
+            self.base_levels = levels_from_checkpoint(*checkpoint, run_dir)[:-1]  # the frozen part
+        else:
+            self.base_levels = base_levels_for(config)
+        self.env = make_training_env(config, self.base_levels)
+        self.eval_env = make_training_env(config, self.base_levels)
         observation_dim, action_dim, bounded = _env_dims(self.env)
         self.spec, self.sac = build_agent(config, observation_dim, action_dim, bounded)
         self.policy = self.sac.policy
@@ -346,6 +398,7 @@ class Trainer:
             "numpy_rng": _jsonable_rng_state(self.rng.bit_generator.state),
             "has_replay": self.config.save_replay,
             "replay_capacity": self.replay.capacity,
+            "base_levels": [level.describe() for level in self.base_levels],
         }
 
     def save(self, path: Path | None = None, include_replay: bool | None = None) -> Path:
@@ -361,6 +414,7 @@ class Trainer:
         }
         if include_replay:
             trees["replay"] = self.replay.state_dict()
+        trees.update(self._base_trees())
         metadata = self._metadata() | {"has_replay": include_replay}
         path = path or self.run_dir / "checkpoints" / "latest.lsp"
         save_checkpoint(path, trees, metadata)
@@ -371,14 +425,29 @@ class Trainer:
     def save_policy(self, path: Path) -> Path:
         """A small file with only the policy (what ``lsp eval`` and the hierarchy need)."""
         trees = {"policy": flax.serialization.to_state_dict(jax.device_get(self.state.policy_params))}
+        trees.update(self._base_trees())
         metadata = {
             "kind": "policy",
             "env_id": self.config.env_id,
             "policy": self.spec,
             "step": self.step,
             "config": self.config.to_json(),
+            "base_levels": [level.describe() for level in self.base_levels],
         }
         return save_checkpoint(path, trees, metadata)
+
+    def _base_trees(self) -> dict:
+        return {
+            f"base_level_{k}": flax.serialization.to_state_dict(jax.device_get(level.params))
+            for k, level in enumerate(self.base_levels)
+        }
+
+    def episode_latent(self, stream: int, index: int) -> np.ndarray | None:
+        """The latent held for a whole episode (``latent_per_episode``), from (seed, stream, index)."""
+        if not self.config.latent_per_episode:
+            return None
+        generator = np.random.default_rng(np.random.SeedSequence([self.config.seed, 3 + stream, index]))
+        return generator.standard_normal(self.policy.action_dim).astype(np.float32)
 
     def _restore(self, trees: dict, metadata: dict) -> None:
         try:
@@ -441,6 +510,7 @@ class Trainer:
                 seed=self.config.seed,
                 round_index=round_index,
                 act_fns=self.act_fns,
+                latent_per_episode=self.config.latent_per_episode,
             )
             returns = np.array([r for r, _ in results])
             row[f"return_{mode}_mean"] = float(returns.mean())
@@ -460,9 +530,10 @@ class Trainer:
 
         config = self.config
         self.start_time = time.time()
+        latent = self.episode_latent(_TRAIN_STREAM, self.episode_index)
         if self.step == 0 and not self.episode_actions:
             observation = self._reset_episode()
-            self.state, action = self.sac.explore(self.state, observation)
+            self.state, action = self.sac.explore(self.state, observation, latent)
             self.next_action = np.asarray(action)
         else:
             observation = self._replay_current_episode()
@@ -495,15 +566,16 @@ class Trainer:
                         self.episode_index += 1
                         self.episode_actions, self.episode_return = [], 0.0
                         observation = self._reset_episode()
+                        latent = self.episode_latent(_TRAIN_STREAM, self.episode_index)
                     else:
                         observation = next_observation
 
                     if updates_enabled or len(self.replay) >= config.learning_starts:
                         updates_enabled = True
                         batch = self.replay.sample(self.rng, config.batch_size, config.gradient_steps)
-                        self.state, action, metrics = self.sac.train_step(self.state, batch, observation)
+                        self.state, action, metrics = self.sac.train_step(self.state, batch, observation, latent)
                     else:
-                        self.state, action = self.sac.explore(self.state, observation)
+                        self.state, action = self.sac.explore(self.state, observation, latent)
                     action = np.asarray(action)
                     self.next_action = action
 

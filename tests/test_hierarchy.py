@@ -1,0 +1,216 @@
+"""Layerwise hierarchies: inversion through a frozen layer, the latent-action wrapper, stacking,
+the composed policy as one artifact, and Algorithm 1 from a config file."""
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import randomize
+
+from latent_space_policies.cli import main
+from latent_space_policies.errors import LSPError, ShapeError
+from latent_space_policies.flows import standard_normal_log_prob
+from latent_space_policies.hierarchy import ComposedPolicy, FrozenLayerWrapper, Level, ObservationMap, load_levels
+from latent_space_policies.loading import load_policy
+from latent_space_policies.policies import make_policy
+from latent_space_policies.rewards import RewardWrapper, resolve_reward
+from latent_space_policies.training import TrainConfig, policy_spec, train
+
+
+def random_level(obs_dim, action_dim, squash=True, seed=0, **level_kwargs) -> Level:
+    spec = policy_spec(TrainConfig(env_id="x", embedding_hidden=(16,)), obs_dim, action_dim, squash)
+    spec["coupling_hidden"] = 4
+    policy = make_policy(spec.pop("kind"), spec.pop("observation_dim"), spec.pop("action_dim"), **spec)
+    params = randomize(policy.init(jax.random.PRNGKey(seed)), jax.random.PRNGKey(seed + 1), scale=0.3)
+    full_spec = policy_spec(TrainConfig(env_id="x", embedding_hidden=(16,)), obs_dim, action_dim, squash)
+    full_spec["coupling_hidden"] = 4
+    return Level(spec=full_spec, params=params, **level_kwargs)
+
+
+class RecordingEnv(gym.Env):
+    """Deterministic toy env that records every action it receives."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def __init__(self, terminate_after=None):
+        self.actions, self.terminate_after = [], terminate_after
+
+    def reset(self, *, seed=None, options=None):
+        self.state = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+        return self.state.copy(), {}
+
+    def step(self, action):
+        self.actions.append(np.asarray(action).copy())
+        self.state = (self.state + np.concatenate([action, -action]) * 0.5).astype(np.float32)
+        reward = float(len(self.actions))  # 1, 2, 3, ... so sums and last values differ
+        terminated = self.terminate_after is not None and len(self.actions) >= self.terminate_after
+        return self.state.copy(), reward, terminated, False, {}
+
+
+def test_frozen_layer_reproduces_any_action_through_its_inverse():
+    level = random_level(4, 3)
+    policy = level.policy
+    observations = jax.random.normal(jax.random.PRNGKey(5), (256, 4))
+    targets = jax.random.uniform(jax.random.PRNGKey(6), (256, 3), minval=-0.95, maxval=0.95)
+    latents, _ = jax.jit(policy.latent_from_action)(level.params, observations, targets)
+    reproduced, _ = jax.jit(policy.action_from_latent)(level.params, observations, latents)
+    assert float(jnp.max(jnp.abs(reproduced - targets))) < 1e-4
+
+
+def test_wrapper_steps_inner_env_with_the_frozen_layers_action():
+    level = random_level(4, 2)
+    inner = RecordingEnv()
+    env = FrozenLayerWrapper(inner, level)
+    assert env.action_space.shape == (2,) and np.all(np.isinf(env.action_space.high))
+    observation, _ = env.reset(seed=0)
+    forward = jax.jit(level.policy.action_from_latent)
+    for latent in np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32):
+        expected, _ = forward(level.params, observation, latent)
+        observation, *_ = env.step(latent)
+        np.testing.assert_array_equal(inner.actions[-1], np.asarray(expected))
+
+
+@pytest.mark.parametrize("repeat_reward, expected_reward", [("sum", 1 + 2 + 3), ("last", 3)])
+def test_action_repeat_holds_the_latent_and_acts_every_step(repeat_reward, expected_reward):
+    level = random_level(4, 2, latent_repeat=3, repeat_reward=repeat_reward)
+    inner = RecordingEnv()
+    env = FrozenLayerWrapper(inner, level)
+    observation, _ = env.reset()
+    latent = np.array([0.5, -1.0], np.float32)
+    forward = jax.jit(level.policy.action_from_latent)
+    expected_actions, state = [], observation
+    for _ in range(3):  # the low layer re-acts on each new observation with the held latent
+        action = np.asarray(forward(level.params, state, latent)[0])
+        expected_actions.append(action)
+        state = (state + np.concatenate([action, -action]) * 0.5).astype(np.float32)
+    _, reward, *_ = env.step(latent)
+    assert len(inner.actions) == 3
+    np.testing.assert_allclose(np.array(inner.actions), np.array(expected_actions), atol=1e-6)
+    assert reward == expected_reward
+
+
+def test_action_repeat_stops_at_the_end_of_the_episode():
+    env = FrozenLayerWrapper(RecordingEnv(terminate_after=2), random_level(4, 2, latent_repeat=3))
+    env.reset()
+    _, reward, terminated, _, _ = env.step(np.zeros(2, np.float32))
+    assert terminated and reward == 1 + 2 and len(env.env.actions) == 2
+
+
+def test_observation_contract_mismatch_is_a_clear_error_at_construction():
+    level = random_level(3, 2)  # trained on 3 observations; the env gives 4
+    with pytest.raises(ShapeError, match="expects observations of size 3.*gives 4"):
+        FrozenLayerWrapper(RecordingEnv(), level)
+    sliced = random_level(3, 2, observation_map=ObservationMap(1, None))
+    env = FrozenLayerWrapper(RecordingEnv(), sliced)  # sees observation[1:]
+    env.reset()
+    env.step(np.zeros(2, np.float32))
+    with pytest.raises(ShapeError, match="latent action has shape"):
+        env.step(np.zeros(3, np.float32))
+
+
+def test_composed_log_prob_matches_change_of_variables():
+    """Three levels (squashed bottom, unsquashed upper): log pi(a|s) of f_0 o f_1 o f_2 against
+    log N(h) - log|det| from jax.jacobian of the whole composition, and the inverse round trip."""
+    levels = [random_level(4, 2, squash=True, seed=0), random_level(4, 2, squash=False, seed=2),
+              random_level(4, 2, squash=False, seed=4)]
+    composed = ComposedPolicy(levels)
+    observation = jnp.array([0.3, -0.1, 0.7, 0.2])
+    with jax.enable_x64(True):
+        params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), composed.params)
+        for latent in jnp.asarray(np.random.default_rng(1).normal(size=(3, 2))):
+            action, log_prob = composed.action_from_latent(params, observation, latent)
+            jacobian = jax.jacobian(lambda h: composed.action_from_latent(params, observation, h)[0])(latent)
+            expected = standard_normal_log_prob(latent) - jnp.linalg.slogdet(jacobian)[1]
+            np.testing.assert_allclose(log_prob, expected, atol=1e-6)
+            latent_back, log_prob_back = composed.latent_from_action(params, observation, action)
+            np.testing.assert_allclose(latent_back, latent, atol=1e-6)
+            np.testing.assert_allclose(log_prob_back, log_prob, atol=1e-6)
+
+
+def tiny(tmp_path, **overrides):
+    values = dict(env_id="Pendulum-v1", total_steps=250, learning_starts=100, batch_size=32, eval_every=250,
+                  eval_episodes=1, checkpoint_every=0, max_episode_steps=100, output_dir=str(tmp_path),
+                  progress=False, tensorboard=False, embedding_hidden=(16, 16))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_three_stacked_levels_train_and_save_load_identical_actions(tmp_path):
+    level0 = train(tiny(tmp_path, run_name="level0"))
+    level1 = train(tiny(tmp_path, run_name="level1", base=str(level0.run_dir)))
+    assert not level1.policy.squash  # higher levels: no squash, Gaussian prior
+    level2 = train(tiny(tmp_path, run_name="level2", base=str(level1.run_dir / "policy.lsp"), action_repeat=2))
+    loaded = load_policy(level2.run_dir / "policy.lsp")
+    assert len(loaded.levels) == 3
+    assert [lv.latent_repeat for lv in loaded.levels] == [1, 2, 1]
+    observations = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    latents = np.random.default_rng(1).normal(size=(8, 1)).astype(np.float32)
+    # The composition by hand, level by level, with the parameters as trained.
+    hand = jax.jit(level2.policy.action_from_latent)(level2.state.policy_params, observations, latents)[0]
+    hand = jax.jit(level1.policy.action_from_latent)(level1.state.policy_params, observations, hand)[0]
+    hand = jax.jit(level0.policy.action_from_latent)(level0.state.policy_params, observations, hand)[0]
+    action, _ = loaded.action_from_latent(observations, latents)
+    np.testing.assert_allclose(action, np.asarray(hand), atol=1e-6)
+    again = load_policy(level2.run_dir / "policy.lsp")
+    np.testing.assert_array_equal(again.act(observations, deterministic=True), loaded.act(observations, deterministic=True))
+    assert main(["eval", str(level2.run_dir / "policy.lsp"), "--episodes", "1", "--max-episode-steps", "50"]) == 0
+
+
+def test_algorithm_1_from_a_config_file_resumes_level_by_level(tmp_path, capsys):
+    config = tmp_path / "hierarchy.toml"
+    config.write_text(f'''
+env_id = "Pendulum-v1"
+output_dir = "{tmp_path / 'h'}"
+total_steps = 200
+learning_starts = 100
+batch_size = 32
+eval_every = 0
+checkpoint_every = 0
+max_episode_steps = 100
+tensorboard = false
+embedding_hidden = [16, 16]
+
+[[level]]
+reward = "task"
+
+[[level]]
+total_steps = 150
+action_repeat = 2
+repeat_reward = "last"
+''')
+    assert main(["hierarchy", str(config), "--no-progress"]) == 0
+    levels, metadata = load_levels(tmp_path / "h" / "hierarchy.lsp")
+    assert metadata["kind"] == "hierarchy" and len(levels) == 2
+    assert levels[0].latent_repeat == 2 and levels[0].repeat_reward == "last"
+    capsys.readouterr()
+    assert main(["hierarchy", str(config), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "level 0: finished earlier" in out and "level 1: finished earlier" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('env_id = "Pendulum-v1"\n[[level]]\nlearning_rat = 1.0\n')
+    assert main(["hierarchy", str(bad)]) == 2
+    assert "unknown settings ['learning_rat']" in capsys.readouterr().err
+
+
+def test_reward_registry():
+    env = RewardWrapper(gym.make("Ant-v5"), resolve_reward("speed_xy"), "speed_xy")
+    env.reset(seed=0)
+    action = np.full(8, 0.5, np.float32)
+    _, reward, _, _, info = env.step(action)
+    expected = np.hypot(info["x_velocity"], info["y_velocity"]) + 0.05 - 0.005 * 8 * 0.25 + info["reward_contact"]
+    assert reward == pytest.approx(expected)
+    assert "task_reward" in info
+    custom = RewardWrapper(gym.make("Pendulum-v1"), resolve_reward("custom_reward:negated"), "custom")
+    custom.reset(seed=0)
+    _, reward, _, _, info = custom.step(np.zeros(1, np.float32))
+    assert reward == -info["task_reward"] and reward != 0
+    with pytest.raises(LSPError, match="not a function"):
+        resolve_reward("numpy:linalg")
+    with pytest.raises(LSPError, match="unknown reward"):
+        resolve_reward("fastest")
+    with pytest.raises(LSPError, match="cannot import"):
+        resolve_reward("no_such_module_xyz:fn")
+    with pytest.raises(LSPError, match="x_velocity"):
+        resolve_reward("speed_xy")(None, np.zeros(1), None, 0.0, {})
