@@ -214,3 +214,25 @@ def test_reward_registry():
         resolve_reward("no_such_module_xyz:fn")
     with pytest.raises(LSPError, match="x_velocity"):
         resolve_reward("speed_xy")(None, np.zeros(1), None, 0.0, {})
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, held):
+    seen = []
+
+    def check(trainer):
+        latent = trainer.episode_latent(0, trainer.episode_index)
+        if not held:
+            assert latent is None
+            return
+        expected = trainer.act_fns["from_latent"](trainer.state.policy_params, trainer.observation, latent)
+        np.testing.assert_allclose(trainer.next_action, np.asarray(expected), atol=1e-5)
+        seen.append((trainer.episode_index, tuple(latent)))
+
+    train(tiny(tmp_path, run_name=f"held{held}", latent_per_episode=held, total_steps=220), callback=check)
+    if held:
+        per_episode = {}
+        for episode, latent in seen:
+            per_episode.setdefault(episode, set()).add(latent)
+        assert len(per_episode) == 3 and all(len(v) == 1 for v in per_episode.values())
+        assert len({next(iter(v)) for v in per_episode.values()}) == 3  # a new latent each episode

@@ -577,7 +577,7 @@ class Trainer:
                     else:
                         self.state, action = self.sac.explore(self.state, observation, latent)
                     action = np.asarray(action)
-                    self.next_action = action
+                    self.next_action, self.observation = action, observation
 
                     if self.step % 100 == 0:
                         bar.update(self.step - bar.n)

@@ -1,0 +1,165 @@
+"""The paper's Fig. 4 at a budget one machine affords: two-level policies vs one level.
+
+For each seed:
+- ``single``: one level (2 coupling layers) trained for --steps, with policy snapshots at each
+  --freeze point;
+- ``two-level@F``: the single level frozen at step F, a second level (no squash, Gaussian prior,
+  same hyper-parameters) trained on its latent with the same task reward until F + (steps - F);
+  its curve is plotted from F on, so the x axis counts all env steps since the first layer started;
+- ``e2e-4``: one policy with 4 coupling layers trained end to end for --steps.
+
+Every run is an `lsp train` / `lsp stack` process pinned to one core with a single-threaded XLA,
+`--jobs` at a time; re-running resumes unfinished runs and skips finished ones. Writes
+results/fig4_<env>.csv (one row per evaluation) and results/fig4_<env>.png (mean +- std over seeds).
+
+    python benchmarks/fig4_two_level.py --env Ant-v5 --steps 300000 --freeze 100000 200000 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+COMMON = ["--no-progress", "--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
+
+
+def finished(run: Path, steps: int) -> bool:
+    log = run / "eval.csv"
+    if not (run / "policy.lsp").exists() or not log.exists():
+        return False
+    rows = list(csv.DictReader(open(log)))
+    return bool(rows) and int(rows[-1]["step"]) >= steps
+
+
+def job(run: Path, steps: int, args: list[str]) -> list[str]:
+    base = [sys.executable, "-m", "latent_space_policies.cli"]
+    if (run / "checkpoints" / "latest.lsp").exists():
+        return base + ["train", "--resume", str(run), "--total-steps", str(steps), "--no-progress"]
+    return base + args + ["--output-dir", str(run.parent), "--run-name", run.name, "--total-steps", str(steps), *COMMON]
+
+
+def run_all(jobs: list[tuple[Path, list[str]]], parallel: int) -> None:
+    running: dict[int, tuple[subprocess.Popen, Path]] = {}
+    free = list(range(parallel))
+    while jobs or running:
+        while jobs and free:
+            run, cmd = jobs.pop(0)
+            core = free.pop(0)
+            run.parent.mkdir(parents=True, exist_ok=True)
+            log = open(run.parent / f"{run.name}.log", "a")
+            env = dict(os.environ, XLA_FLAGS=SINGLE_THREAD, PYTHONWARNINGS="ignore")
+            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} on core {core}", flush=True)
+            proc = subprocess.Popen(["taskset", "-c", str(core % (os.cpu_count() or 1)), *cmd], env=env, stdout=log, stderr=subprocess.STDOUT)
+            running[core] = (proc, run)
+        time.sleep(2)
+        for core, (proc, run) in list(running.items()):
+            if proc.poll() is not None:
+                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {proc.returncode}", flush=True)
+                del running[core]
+                free.append(core)
+
+
+def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
+    rows = []
+    for seed in seeds:
+        named = {"single": (runs / f"{env_id}__single__{seed}", 0), "e2e-4": (runs / f"{env_id}__e2e4__{seed}", 0)}
+        for point in freeze:
+            named[f"two-level@{point // 1000}k"] = (runs / f"{env_id}__two-level-{point}__{seed}", point)
+        for method, (run, offset) in named.items():
+            log = run / "eval.csv"
+            if not log.exists():
+                continue
+            for row in csv.DictReader(open(log)):
+                rows.append(
+                    {
+                        "method": method,
+                        "seed": seed,
+                        "step": int(row["step"]) + offset,
+                        "level_step": int(row["step"]),
+                        "return_stochastic_mean": row["return_stochastic_mean"],
+                        "return_deterministic_mean": row["return_deterministic_mean"],
+                    }
+                )
+    if not rows:
+        print("no results yet")
+        return
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    print(f"\n{'method':<18}{'final step':>12}{'stochastic return':>22}  seeds")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        steps = sorted({r["step"] for r in rows if r["method"] == method})
+        mean, std, kept = [], [], []
+        for step in steps:
+            values = [float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["step"] == step]
+            if len(values) == len(seeds):
+                kept.append(step)
+                mean.append(np.mean(values))
+                std.append(np.std(values))
+        if not kept:
+            continue
+        mean, std = np.array(mean), np.array(std)
+        ax.plot(kept, mean, label=method)
+        ax.fill_between(kept, mean - std, mean + std, alpha=0.2)
+        print(f"{method:<18}{kept[-1]:>12}{mean[-1]:>14.0f} +- {std[-1]:<6.0f}  {len(seeds)}")
+    ax.set_xlabel("environment steps (all levels)")
+    ax.set_ylabel("return (stochastic policy)")
+    ax.set_title(f"{env_id}: two-level vs single-level SAC-LSP ({len(seeds)} seeds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    print(f"wrote {out_csv} and {out_png}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="Ant-v5")
+    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--freeze", type=int, nargs="+", default=[100_000, 200_000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=Path, default=ROOT / "benchmarks" / "runs")
+    parser.add_argument("--collect-only", action="store_true")
+    args = parser.parse_args()
+    env_id, runs = args.env, args.runs
+    snapshot = int(np.gcd.reduce(args.freeze))
+    if not args.collect_only:
+        first = []
+        for seed in args.seeds:
+            single = runs / f"{env_id}__single__{seed}"
+            if not finished(single, args.steps):
+                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)])))
+            e2e = runs / f"{env_id}__e2e4__{seed}"
+            if not finished(e2e, args.steps):
+                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"])))
+        run_all(first, args.jobs)
+        second = []
+        for seed in args.seeds:
+            for point in args.freeze:
+                run = runs / f"{env_id}__two-level-{point}__{seed}"
+                frozen = runs / f"{env_id}__single__{seed}" / "checkpoints" / f"step_{point:09d}.lsp"
+                if not finished(run, args.steps - point):
+                    second.append((run, job(run, args.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)])))
+        run_all(second, args.jobs)
+    collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"fig4_{env_id}.csv", ROOT / "results" / f"fig4_{env_id}.png")
+
+
+if __name__ == "__main__":
+    main()
