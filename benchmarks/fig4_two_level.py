@@ -20,52 +20,20 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jobs import finished, lsp_command, run_pinned  # noqa: E402
+
 COMMON = ["--no-progress", "--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
 
 
-def finished(run: Path, steps: int) -> bool:
-    log = run / "eval.csv"
-    if not (run / "policy.lsp").exists() or not log.exists():
-        return False
-    rows = list(csv.DictReader(open(log)))
-    return bool(rows) and int(rows[-1]["step"]) >= steps
-
-
 def job(run: Path, steps: int, args: list[str]) -> list[str]:
-    base = [sys.executable, "-m", "latent_space_policies.cli"]
-    if (run / "checkpoints" / "latest.lsp").exists():
-        return base + ["train", "--resume", str(run), "--total-steps", str(steps), "--no-progress"]
-    return base + args + ["--output-dir", str(run.parent), "--run-name", run.name, "--total-steps", str(steps), *COMMON]
-
-
-def run_all(jobs: list[tuple[Path, list[str]]], parallel: int) -> None:
-    running: dict[int, tuple[subprocess.Popen, Path]] = {}
-    free = list(range(parallel))
-    while jobs or running:
-        while jobs and free:
-            run, cmd = jobs.pop(0)
-            core = free.pop(0)
-            run.parent.mkdir(parents=True, exist_ok=True)
-            log = open(run.parent / f"{run.name}.log", "a")
-            env = dict(os.environ, XLA_FLAGS=SINGLE_THREAD, PYTHONWARNINGS="ignore")
-            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} on core {core}", flush=True)
-            proc = subprocess.Popen(["taskset", "-c", str(core % (os.cpu_count() or 1)), *cmd], env=env, stdout=log, stderr=subprocess.STDOUT)
-            running[core] = (proc, run)
-        time.sleep(2)
-        for core, (proc, run) in list(running.items()):
-            if proc.poll() is not None:
-                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {proc.returncode}", flush=True)
-                del running[core]
-                free.append(core)
+    return lsp_command(run, steps, args, COMMON)
 
 
 def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
@@ -149,7 +117,7 @@ def main() -> None:
             e2e = runs / f"{env_id}__e2e4__{seed}"
             if not finished(e2e, args.steps):
                 first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"])))
-        run_all(first, args.jobs)
+        run_pinned(first, args.jobs)
         second = []
         for seed in args.seeds:
             for point in args.freeze:
@@ -157,7 +125,7 @@ def main() -> None:
                 frozen = runs / f"{env_id}__single__{seed}" / "checkpoints" / f"step_{point:09d}.lsp"
                 if not finished(run, args.steps - point):
                     second.append((run, job(run, args.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)])))
-        run_all(second, args.jobs)
+        run_pinned(second, args.jobs)
     collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"fig4_{env_id}.csv", ROOT / "results" / f"fig4_{env_id}.png")
 
 

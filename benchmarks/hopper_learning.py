@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jobs import finished, lsp_command, run_pinned  # noqa: E402
 METHODS = {
     "lsp-modern": ["--variant", "modern"],
     "lsp-paper": ["--variant", "paper"],
@@ -29,33 +29,18 @@ METHODS = {
     "lsp-modern-wide": ["--variant", "modern", "--coupling-hidden", "64", "--embedding-dim", "64"],
     "lsp-modern-start10k": ["--variant", "modern", "--learning-starts", "10000"],
 }
-SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def run_dir(runs: Path, method: str, seed: int) -> Path:
     return runs / f"Hopper-v5__{method}__{seed}"
 
 
-def finished(path: Path, steps: int) -> bool:
-    log = path / "eval.csv"
-    if not (path / "policy.lsp").exists() or not log.exists():
-        return False
-    with open(log) as handle:
-        rows = list(csv.DictReader(handle))
-    return bool(rows) and int(rows[-1]["step"]) >= steps
+COMMON = ["--no-progress", "--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
 
 
 def command(runs: Path, method: str, seed: int, steps: int) -> list[str]:
-    path = run_dir(runs, method, seed)
-    base = [sys.executable, "-m", "latent_space_policies.cli", "train"]
-    if (path / "checkpoints" / "latest.lsp").exists():
-        return base + ["--resume", str(path), "--total-steps", str(steps), "--no-progress"]
-    return base + [
-        "--env-id", "Hopper-v5", "--total-steps", str(steps), "--seed", str(seed),
-        "--output-dir", str(runs), "--run-name", path.name, "--no-progress",
-        "--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000",
-        *METHODS[method],
-    ]  # fmt: skip
+    args = ["train", "--env-id", "Hopper-v5", "--seed", str(seed), *METHODS[method]]
+    return lsp_command(run_dir(runs, method, seed), steps, args, COMMON)
 
 
 def collect(runs: Path, methods: list[str], seeds: list[int], out: Path, report_steps: list[int]) -> None:
@@ -96,24 +81,7 @@ def main() -> None:
 
     todo = [(m, s) for s in args.seeds for m in args.methods if not finished(run_dir(args.runs, m, s), args.steps)]
     if not args.collect_only:
-        running: dict[int, tuple[subprocess.Popen, str]] = {}
-        free_cores = list(range(args.jobs))
-        while todo or running:
-            while todo and free_cores:
-                method, seed = todo.pop(0)
-                core = free_cores.pop(0)
-                env = dict(os.environ, XLA_FLAGS=SINGLE_THREAD, PYTHONWARNINGS="ignore")
-                args.runs.mkdir(parents=True, exist_ok=True)
-                log = open(args.runs / f"{method}-{seed}.log", "a")
-                cmd = ["taskset", "-c", str(core % (os.cpu_count() or 1))] + command(args.runs, method, seed, args.steps)
-                print(f"[{time.strftime('%H:%M:%S')}] start {method} seed {seed} on core {core}", flush=True)
-                running[core] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), f"{method}/{seed}")
-            time.sleep(2)
-            for core, (proc, name) in list(running.items()):
-                if proc.poll() is not None:
-                    print(f"[{time.strftime('%H:%M:%S')}] {name} exited with {proc.returncode}", flush=True)
-                    del running[core]
-                    free_cores.append(core)
+        run_pinned([(run_dir(args.runs, m, s), command(args.runs, m, s, args.steps)) for m, s in todo], args.jobs)
     collect(args.runs, args.methods, args.seeds, args.out, report)
 
 
