@@ -236,3 +236,28 @@ def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, hel
             per_episode.setdefault(episode, set()).add(latent)
         assert len(per_episode) == 3 and all(len(v) == 1 for v in per_episode.values())
         assert len({next(iter(v)) for v in per_episode.values()}) == 3  # a new latent each episode
+
+
+def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
+    import os
+    import signal
+
+    from latent_space_policies.errors import TrainingInterrupted
+    from latent_space_policies.training import resume
+
+    base = train(tiny(tmp_path, run_name="base", total_steps=150))
+    settings = dict(base=str(base.run_dir), action_repeat=2, total_steps=260, checkpoint_every=100)
+    straight = train(tiny(tmp_path, run_name="straight", **settings))
+
+    def interrupt(trainer):
+        if trainer.step == 173:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        train(tiny(tmp_path, run_name="stopped", **settings), callback=interrupt)
+    import shutil
+
+    shutil.rmtree(base.run_dir)  # the resumed run needs only its own checkpoint
+    resumed = resume(tmp_path / "stopped")
+    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
