@@ -1,4 +1,4 @@
-"""Learning benchmark: Hopper-v5, both SAC variants of SAC-LSP (and SBX SAC, see sbx_sac.py).
+"""Learning benchmark: Hopper-v5, both SAC variants of SAC-LSP (and SBX SAC, see sbx_sac_learning.py).
 
 Runs every (method, seed) as its own `lsp train` process, `--jobs` at a time, each pinned to one
 core with a single-threaded XLA. Runs are resumable: re-running this script continues unfinished

@@ -21,10 +21,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip install)
 
-# 1. torch, CPU build, before anything that depends on it.
-#    Here a local wheel (pip's find-links) provides 2.13.0+cpu; elsewhere, PyTorch's CPU index does.
-"${PIP[@]}" "torch==2.13.0+cpu" \
-    || "${PIP[@]}" "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
+# 1. torch, CPU build, before anything that depends on it (this machine's pip finds 2.13.0+cpu).
+"${PIP[@]}" "torch==2.13.0"
 "$VENV/bin/python" - <<'EOF'
 import torch
 assert not torch.version.cuda, f"a CUDA build of torch got installed ({torch.__version__}); remove bench_env and retry"
