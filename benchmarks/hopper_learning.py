@@ -28,6 +28,8 @@ METHODS = {
     # Probes tried while looking for more robust learning (see README "Results").
     "lsp-modern-wide": ["--variant", "modern", "--coupling-hidden", "64", "--embedding-dim", "64"],
     "lsp-modern-start10k": ["--variant", "modern", "--learning-starts", "10000"],
+    # Peers: trained by their own scripts into the same run-folder layout, only collected here.
+    "sbx-sac": None,  # bench_env/bin/python benchmarks/sbx_sac_learning.py --seeds 0 1 2 --steps 300000
 }
 
 
@@ -79,7 +81,12 @@ def main() -> None:
     args = parser.parse_args()
     report = [s for s in (100_000, 200_000, 300_000) if s <= args.steps] or [args.steps]
 
-    todo = [(m, s) for s in args.seeds for m in args.methods if not finished(run_dir(args.runs, m, s), args.steps)]
+    todo = [
+        (m, s)
+        for s in args.seeds
+        for m in args.methods
+        if METHODS[m] is not None and not finished(run_dir(args.runs, m, s), args.steps)
+    ]
     if not args.collect_only:
         run_pinned([(run_dir(args.runs, m, s), command(args.runs, m, s, args.steps)) for m, s in todo], args.jobs)
     collect(args.runs, args.methods, args.seeds, args.out, report)

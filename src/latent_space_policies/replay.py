@@ -65,12 +65,17 @@ class ReplayBuffer:
         size = int(arrays["reward"].shape[0])
         if size > self.capacity:
             raise ValueError(f"saved replay holds {size} transitions, more than capacity {self.capacity}")
+        position = int(arrays["position"])
+        # A full ring saved with a smaller capacity (a run extended with more steps): store it
+        # oldest-first so that new transitions go after it instead of over its oldest part.
+        reorder = size < self.capacity and position != size
         for name in FIELDS:
             target = getattr(self, name)
             if arrays[name].shape[1:] != target.shape[1:]:
                 raise ValueError(
                     f"saved replay field {name!r} has shape {arrays[name].shape[1:]}, expected {target.shape[1:]}"
                 )
-            target[:size] = arrays[name]
+            saved = np.concatenate([arrays[name][position:], arrays[name][:position]]) if reorder else arrays[name]
+            target[:size] = saved
         self.size = size
-        self.position = int(arrays["position"])
+        self.position = size % self.capacity if reorder else position
