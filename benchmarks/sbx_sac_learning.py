@@ -34,17 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "Hopper-v5"
 METHOD = "sbx-sac"
-EVAL_FIELDS = [
-    "step",
-    "return_stochastic_mean",
-    "return_stochastic_std",
-    "return_deterministic_mean",
-    "return_deterministic_std",
-    "length_stochastic_mean",
-    "length_deterministic_mean",
-    "episodes",
-    "wall_time_s",
-]
+# The same columns and evaluation seeds as `lsp train`, so both methods start evaluation
+# episodes from the same states (bench_env sees this package through its system site-packages).
+from latent_space_policies.training import _EVAL_STREAM, EVAL_FIELDS, episode_seed  # noqa: E402
+
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 MODEL, REPLAY, STATE, FINISHED = "model.zip", "replay_buffer.pkl", "progress.json", "FINISHED"
 
@@ -63,14 +56,6 @@ def finished_steps(path: Path) -> int | None:
         return None
 
 
-def episode_seed(seed: int, stream: int, index: int) -> int:
-    """The reset seed of episode ``index`` of a stream: the formula of latent_space_policies.training."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
-
-
-_EVAL_STREAM = 1  # as in latent_space_policies.training
 
 
 # ------------------------------------------------------------------------------------------ one run
