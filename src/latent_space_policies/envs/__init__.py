@@ -5,8 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from latent_space_policies.envs.ant import register_ant_envs
 from latent_space_policies.errors import UnknownEnvironmentError
 from latent_space_policies.presets import PRESETS
+
+register_ant_envs()
 
 
 def make_env(env_id: str, *, max_episode_steps: int | None = None, render_mode: str | None = None) -> gym.Env:

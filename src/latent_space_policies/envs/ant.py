@@ -1,0 +1,174 @@
+"""The ant tasks of the paper's maze experiment (SPEC §6), on Gymnasium's own Ant-v5 model and physics.
+
+- ``LSP/AntArena-v0``: the open arena (no walls). Reward: speed in any xy direction,
+  ||v_xy|| + 0.05 - 0.005 sum (a / a_max)^2 - 0.0005 sum clip(cfrc_ext, -1, 1)^2: the
+  pretraining task of the locomotion layer. The observation is Ant-v5's (no torso xy).
+- ``LSP/AntCrossMaze-Goal{0,1,2}-v0``: the plus-shaped maze of 12 walls with goals (6, -6), (6, 6)
+  and (12, 0). Reward 1000 when the torso is within 2 of the goal, 0 otherwise; the episode ends at
+  the goal, when the torso's height leaves [0.2, 1.0], or after 1000 steps. The observation is the
+  torso's xy followed by the arena's observation, so ``obs[2:]`` is exactly what a locomotion layer
+  trained in the arena sees (``--base-observation 2:``).
+
+Gymnasium's ant differs from rllab's (the paper's): a control step is 0.05 s (frame skip 5 of 0.01 s)
+rather than 0.02 s, and the observation holds 78 clipped contact forces. Both are kept as Gymnasium
+has them so that results compare with the community's Ant-v5.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.mujoco.ant_v5 import AntEnv
+
+# Centre (x, y) and half extents (x, y) of the maze walls (SPEC §6, from the original code).
+CROSS_MAZE_WALLS: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = (
+    ((1.0, -2.5), (3.0, 0.5)),
+    ((-2.0, 0.0), (0.5, 3.0)),
+    ((1.0, 2.5), (3.0, 0.5)),
+    ((3.5, 5.0), (0.5, 3.0)),
+    ((3.5, -5.0), (0.5, 3.0)),
+    ((6.0, 7.5), (3.0, 0.5)),
+    ((6.0, -7.5), (3.0, 0.5)),
+    ((8.5, 5.0), (0.5, 3.0)),
+    ((8.5, -5.0), (0.5, 3.0)),
+    ((11.0, 2.5), (3.0, 0.5)),
+    ((11.0, -2.5), (3.0, 0.5)),
+    ((13.5, 0.0), (0.5, 3.0)),
+)
+CROSS_MAZE_GOALS: tuple[tuple[float, float], ...] = ((6.0, -6.0), (6.0, 6.0), (12.0, 0.0))
+GOAL_RADIUS = 2.0
+GOAL_REWARD = 1000.0
+WALL_HALF_HEIGHT = 1.0
+
+
+def speed_reward_terms(x_velocity: float, y_velocity: float, action: np.ndarray, contact_cost: float) -> dict:
+    """The arena reward's terms; ``action`` in [-1, 1] (Ant-v5's bounds), so a / a_max = a."""
+    terms = {
+        "reward_speed": float(np.hypot(x_velocity, y_velocity)),
+        "reward_survive": 0.05,
+        "reward_ctrl": -0.005 * float(np.square(action).sum()),
+        "reward_contact": -float(contact_cost),
+    }
+    return terms
+
+
+class AntArenaEnv(AntEnv):
+    """Ant-v5 in an open arena, rewarded for speed in any xy direction (SPEC §6 low level)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("contact_cost_weight", 5e-4)
+        super().__init__(**kwargs)
+
+    def step(self, action):
+        xy_before = self.data.body(self._main_body).xpos[:2].copy()
+        self.do_simulation(action, self.frame_skip)
+        xy_after = self.data.body(self._main_body).xpos[:2].copy()
+        x_velocity, y_velocity = (xy_after - xy_before) / self.dt
+        terms = speed_reward_terms(x_velocity, y_velocity, np.asarray(action), self.contact_cost)
+        reward = sum(terms.values())
+        terminated = (not self.is_healthy) and self._terminate_when_unhealthy
+        info = {
+            "x_position": float(xy_after[0]),
+            "y_position": float(xy_after[1]),
+            "distance_from_origin": float(np.linalg.norm(xy_after)),
+            "x_velocity": float(x_velocity),
+            "y_velocity": float(y_velocity),
+            **terms,
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._get_obs(), float(reward), terminated, False, info
+
+
+def cross_maze_xml(walls=CROSS_MAZE_WALLS, goal: tuple[float, float] | None = None) -> str:
+    """Gymnasium's ant.xml with the maze walls (and a non-colliding goal marker) in the world body."""
+    source = os.path.join(os.path.dirname(gym.__file__), "envs", "mujoco", "assets", "ant.xml")
+    tree = ET.parse(source)
+    world = tree.getroot().find("worldbody")
+    for k, ((x, y), (hx, hy)) in enumerate(walls):
+        ET.SubElement(
+            world,
+            "geom",
+            name=f"wall_{k}",
+            type="box",
+            pos=f"{x} {y} {WALL_HALF_HEIGHT}",
+            size=f"{hx} {hy} {WALL_HALF_HEIGHT}",
+            conaffinity="1",
+            contype="1",
+            rgba="0.55 0.55 0.6 1",
+        )
+    if goal is not None:
+        ET.SubElement(
+            world,
+            "site",
+            name="goal",
+            type="cylinder",
+            pos=f"{goal[0]} {goal[1]} 0.01",
+            size=f"{GOAL_RADIUS} 0.01",
+            rgba="0.2 0.8 0.2 0.4",
+        )
+    camera = ET.SubElement(world, "camera", name="maze_top", pos="6 0 24", xyaxes="1 0 0 0 1 0")
+    camera.tail = "\n"
+    return ET.tostring(tree.getroot(), encoding="unicode")
+
+
+def _write_xml(text: str) -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".xml", prefix="lsp_ant_maze_", delete=False)
+    with handle:
+        handle.write(text)
+    return handle.name
+
+
+class AntCrossMazeEnv(AntEnv):
+    """The ant in the plus-shaped maze with a sparse goal reward (SPEC §6, paper Fig. 5).
+
+    ``goal`` is an index into :data:`CROSS_MAZE_GOALS` or an (x, y) pair. The info of every step
+    holds ``distance_to_goal`` and ``is_success``.
+    """
+
+    def __init__(self, goal: int | tuple[float, float] = 2, **kwargs):
+        self.goal = np.asarray(CROSS_MAZE_GOALS[goal] if isinstance(goal, int) else goal, dtype=np.float64)
+        path = _write_xml(cross_maze_xml(goal=tuple(self.goal)))
+        try:
+            kwargs.setdefault("exclude_current_positions_from_observation", False)
+            super().__init__(xml_file=path, **kwargs)
+        finally:
+            os.unlink(path)
+
+    def distance_to_goal(self) -> float:
+        return float(np.linalg.norm(self.data.body(self._main_body).xpos[:2] - self.goal))
+
+    def step(self, action):
+        self.do_simulation(action, self.frame_skip)
+        distance = self.distance_to_goal()
+        success = distance <= GOAL_RADIUS
+        fallen = not self.is_healthy
+        terminated = success or (fallen and self._terminate_when_unhealthy)
+        xy = self.data.body(self._main_body).xpos[:2]
+        info = {
+            "x_position": float(xy[0]),
+            "y_position": float(xy[1]),
+            "distance_to_goal": distance,
+            "is_success": bool(success),
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._get_obs(), GOAL_REWARD if success else 0.0, terminated, False, info
+
+    def _get_reset_info(self):
+        return {"distance_to_goal": self.distance_to_goal(), "is_success": False}
+
+
+def register_ant_envs() -> None:
+    """Register the ant tasks with Gymnasium (idempotent; importing ``latent_space_policies.envs`` calls it)."""
+    registry = gym.envs.registration.registry
+    if "LSP/AntArena-v0" not in registry:
+        gym.register("LSP/AntArena-v0", entry_point=AntArenaEnv, max_episode_steps=1000)
+    for k in range(len(CROSS_MAZE_GOALS)):
+        env_id = f"LSP/AntCrossMaze-Goal{k}-v0"
+        if env_id not in registry:
+            gym.register(env_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs={"goal": k})
