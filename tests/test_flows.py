@@ -8,6 +8,8 @@ from conftest import randomize
 
 from latent_space_policies.flows import (
     ConditionalRealNVP,
+    ScaleShiftNets,
+    block_diagonal,
     coupling_partition,
     standard_normal_log_prob,
     tanh_inverse_and_log_det,
@@ -58,6 +60,65 @@ def test_zero_initialised_flow_is_identity():
     y, log_det = flow.apply(params, x, condition)
     np.testing.assert_allclose(y, x)
     assert float(log_det) == 0.0
+
+
+def test_block_diagonal_places_blocks_with_exact_zeros():
+    blocks = jnp.arange(1.0, 13.0).reshape(2, 3, 2)
+    matrix = np.asarray(block_diagonal(blocks))
+    assert matrix.shape == (6, 4)
+    np.testing.assert_array_equal(matrix[:3, :2], blocks[0])
+    np.testing.assert_array_equal(matrix[3:, 2:], blocks[1])
+    assert not matrix[:3, 2:].any() and not matrix[3:, :2].any()
+
+
+@pytest.mark.parametrize("bound", [5.0, None])
+def test_fused_scale_shift_nets_equal_two_separate_mlps(bound):
+    """The fused s/t net is exactly two tanh MLPs, s on the first block of every layer and t on
+    the second: computed here separately from the same weights, they agree."""
+    nets = ScaleShiftNets(num_outputs=2, hidden=5, log_scale_bound=bound)
+    half, embedding = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 3))
+    params = randomize(nets.init(jax.random.PRNGKey(1), half, embedding), jax.random.PRNGKey(2))
+    log_scale, shift = nets.apply(params, half, embedding)
+    p = params["params"]
+    inputs = jnp.concatenate([half, embedding], -1)
+
+    def mlp(block):
+        columns = slice(5 * block, 5 * (block + 1))
+        hidden = jnp.tanh(inputs @ p["hidden"]["kernel"][:, columns] + p["hidden"]["bias"][columns])
+        return hidden @ p["out_kernel"][block] + p["out_bias"][block]
+
+    expected_log_scale = mlp(0) if bound is None else bound * jnp.tanh(mlp(0) / bound)
+    np.testing.assert_allclose(log_scale, expected_log_scale, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(shift, mlp(1), rtol=1e-6, atol=1e-6)
+
+
+def test_fused_scale_shift_halves_depend_only_on_their_own_block():
+    """d s / d (t's weights) == 0 and d t / d (s's weights) == 0, for every fused parameter."""
+    nets = ScaleShiftNets(num_outputs=3, hidden=4)
+    half, embedding = jax.random.normal(jax.random.PRNGKey(3), (2, 6, 2))
+    params = randomize(nets.init(jax.random.PRNGKey(4), half, embedding), jax.random.PRNGKey(5))
+    for output, other in ((0, 1), (1, 0)):
+        grads = jax.grad(lambda q: nets.apply(q, half, embedding)[output].sum())(params)["params"]
+        own = lambda a, block: a[..., 4 * block : 4 * (block + 1)]  # noqa: E731  (hidden units)
+        assert not np.asarray(own(grads["hidden"]["kernel"], other)).any()
+        assert not np.asarray(own(grads["hidden"]["bias"], other)).any()
+        assert not np.asarray(grads["out_kernel"][other]).any()
+        assert not np.asarray(grads["out_bias"][other]).any()
+        assert np.asarray(own(grads["hidden"]["kernel"], output)).any()
+        assert np.asarray(grads["out_kernel"][output]).any()
+
+
+def test_fused_scale_shift_init_matches_separate_layers():
+    """Each block starts as its own layer would: lecun-normal (fan-in = input width) hidden
+    kernel with zero bias, all-zero output layers (so the coupling starts as the identity)."""
+    nets = ScaleShiftNets(num_outputs=1, hidden=64)
+    half, embedding = jnp.zeros((1, 50)), jnp.zeros((1, 150))
+    p = nets.init(jax.random.PRNGKey(6), half, embedding)["params"]
+    assert p["hidden"]["kernel"].shape == (200, 128)
+    assert not np.asarray(p["hidden"]["bias"]).any()
+    assert not np.asarray(p["out_kernel"]).any() and not np.asarray(p["out_bias"]).any()
+    for block in (p["hidden"]["kernel"][:, :64], p["hidden"]["kernel"][:, 64:]):
+        np.testing.assert_allclose(float(jnp.std(block)), (1.0 / 200) ** 0.5, rtol=0.05)
 
 
 def test_coupling_partition_alternates_halves():

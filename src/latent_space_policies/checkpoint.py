@@ -114,4 +114,33 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path} was written by a newer version (format {metadata['format_version']}); upgrade latent-space-policies"
         )
-    return _unflatten(arrays), metadata
+    return upgrade_flow_layout(_unflatten(arrays)), metadata
+
+
+_SEPARATE_ST = ("log_scale_hidden", "log_scale_out", "shift_hidden", "shift_out")
+
+
+def upgrade_flow_layout(tree):
+    """Rewrite coupling s/t nets saved as two separate MLPs (files of version 0.1.0 before the
+    fused layout) into the fused layout of :class:`~latent_space_policies.flows.ScaleShiftNets`.
+
+    The fused net is the same function of the same numbers: the hidden kernels are placed side by
+    side (s's units first) and the output kernels become the two diagonal blocks. Applied to every
+    sub-tree with the old keys, so old policy and hierarchy files load and act as before. A *training*
+    checkpoint of that version cannot be resumed (the optimiser state is now one flat vector per
+    network): it fails with the usual "does not match" error; its policy.lsp still loads.
+    """
+    if not isinstance(tree, dict):
+        return tree
+    if set(_SEPARATE_ST) <= set(tree):
+        s_hidden, s_out = tree["log_scale_hidden"], tree["log_scale_out"]
+        t_hidden, t_out = tree["shift_hidden"], tree["shift_out"]
+        fused = {k: v for k, v in tree.items() if k not in _SEPARATE_ST}
+        fused["hidden"] = {
+            "kernel": np.concatenate([s_hidden["kernel"], t_hidden["kernel"]], axis=-1),
+            "bias": np.concatenate([s_hidden["bias"], t_hidden["bias"]], axis=-1),
+        }
+        fused["out_kernel"] = np.stack([s_out["kernel"], t_out["kernel"]])
+        fused["out_bias"] = np.stack([s_out["bias"], t_out["bias"]])
+        return fused
+    return {key: upgrade_flow_layout(value) for key, value in tree.items()}

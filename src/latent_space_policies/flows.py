@@ -35,9 +35,20 @@ def coupling_partition(dim: int, index: int) -> tuple[slice, slice]:
 
 
 class ScaleShiftNets(nn.Module):
-    """The s and t networks of one coupling layer: separate MLPs, one tanh hidden layer each.
+    """The s and t networks of one coupling layer, evaluated as one block-diagonal MLP.
 
-    The last layers start at zero so that every coupling layer starts as the identity.
+    Mathematically two separate MLPs with one tanh hidden layer each (the paper's s and t):
+    both read the same input, so their hidden layers are one Dense of width 2 * hidden (columns
+    ``[:hidden]`` are s's units, ``[hidden:]`` t's), and their output layers are the two diagonal
+    blocks ``out_kernel[0]`` (s) and ``out_kernel[1]`` (t) of a block-diagonal matrix, so that s
+    never sees t's hidden units or the reverse (``out_bias[0]`` / ``[1]`` likewise). Each block
+    is initialised as its own layer would be (lecun-normal with the same fan-in on the hidden
+    kernel, zeros elsewhere) and gets the gradient its own layer would, so the function class,
+    the initial distribution (not the individual draws) and Adam's elementwise updates are those
+    of two separate MLPs; fusing only cuts the kernels per coupling (2 matmuls instead of 4) and
+    the parameter arrays (4 instead of 8).
+
+    The output blocks start at zero so that every coupling layer starts as the identity.
     """
 
     num_outputs: int
@@ -47,16 +58,23 @@ class ScaleShiftNets(nn.Module):
     @nn.compact
     def __call__(self, conditioning_half: jax.Array, embedding: jax.Array):
         inputs = jnp.concatenate([conditioning_half, embedding], axis=-1)
-
-        def mlp(name: str) -> jax.Array:
-            hidden = nn.tanh(nn.Dense(self.hidden, name=f"{name}_hidden")(inputs))
-            return nn.Dense(self.num_outputs, kernel_init=nn.initializers.zeros, name=f"{name}_out")(hidden)
-
-        log_scale = mlp("log_scale")
+        hidden = nn.tanh(nn.Dense(2 * self.hidden, name="hidden")(inputs))  # [s units | t units]
+        out_kernel = self.param("out_kernel", nn.initializers.zeros, (2, self.hidden, self.num_outputs))
+        out_bias = self.param("out_bias", nn.initializers.zeros, (2, self.num_outputs))
+        outputs = hidden @ block_diagonal(out_kernel) + out_bias.reshape(-1)  # [s | t]
+        log_scale, shift = outputs[..., : self.num_outputs], outputs[..., self.num_outputs :]
         if self.log_scale_bound is not None:
             # Soft bound: smooth, invertible-preserving, and keeps exp(s) from overflowing.
             log_scale = self.log_scale_bound * jnp.tanh(log_scale / self.log_scale_bound)
-        return log_scale, mlp("shift")
+        return log_scale, shift
+
+
+def block_diagonal(blocks: jax.Array) -> jax.Array:
+    """``(k, m, n)`` blocks -> the ``(k m, k n)`` matrix with ``blocks[i]`` as its i-th diagonal
+    block and exact zeros elsewhere (so a product with it never mixes the blocks' inputs)."""
+    k, m, n = blocks.shape
+    rows = [jnp.pad(blocks[i], ((0, 0), (i * n, (k - 1 - i) * n))) for i in range(k)]
+    return jnp.concatenate(rows, axis=0)
 
 
 class ConditionalRealNVP(nn.Module):
