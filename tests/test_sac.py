@@ -83,3 +83,23 @@ def test_likelihood_ratio_update_runs_and_changes_the_policy(rng):
     assert np.isfinite(float(metrics["policy_loss"]))
     changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)), state.policy_params, new_state.policy_params)
     assert any(jax.tree_util.tree_leaves(changed))
+
+
+@pytest.mark.parametrize("prior, expected_direction", [("gaussian", +1.0), ("uniform", -1.0)])
+def test_learned_temperature_tracks_the_relative_entropy_of_the_objective(rng, prior, expected_direction):
+    """alpha's rule uses -E[log pi - log p], the entropy term of the objective itself.
+
+    An unsquashed LSP starts as the identity flow, so pi = N(0, I) = p exactly: with the Gaussian
+    prior the relative entropy -E[log pi - log p] is 0, below the target of +1, so alpha must grow.
+    With the uniform prior the same policy's entropy -E[log pi] = |A|/2 log(2 pi e) ~ 2.8 is above
+    the target, so alpha must shrink. (Using log pi alone for the Gaussian prior would shrink alpha here too,
+    which let the prior fade away in the maze high level.)
+    """
+    policy = make_policy("lsp", 3, 2, squash=False)
+    config = SACConfig(variant="modern", action_prior=prior, target_entropy=1.0).resolved(2)
+    sac = make_sac(policy, config)
+    state = sac.init(jax.random.PRNGKey(1))
+    batch = random_batch(rng, 3, 2, size=256)
+    new_state, _ = sac.update(state, batch)
+    step = float(new_state.log_alpha - state.log_alpha)
+    assert step * expected_direction > 0.5 * config.learning_rate

@@ -7,6 +7,7 @@ from latent_space_policies.loading import LoadedPolicy, load_policy
 from latent_space_policies.policies import Policy, make_policy
 from latent_space_policies.presets import PRESETS, get_preset
 from latent_space_policies.sac import Batch, SACConfig, TrainState, make_sac
+from latent_space_policies.sql import SQLConfig, make_sql
 from latent_space_policies.training import TrainConfig, TrainResult, resume, train
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "PRESETS",
     "Policy",
     "SACConfig",
+    "SQLConfig",
     "TrainConfig",
     "TrainResult",
     "TrainState",
@@ -25,6 +27,7 @@ __all__ = [
     "make_env",
     "make_policy",
     "make_sac",
+    "make_sql",
     "resume",
     "train",
 ]

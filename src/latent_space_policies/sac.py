@@ -50,7 +50,8 @@ class SACConfig:
     ent_coef: float | Literal["auto"] | None = None
     """Temperature alpha: a number, or 'auto' to learn it; default 1 (paper) or 'auto' (modern)."""
     target_entropy: float | None = None
-    """Entropy target of the learned temperature; default -|A|."""
+    """Target of the learned temperature for -E[log pi - log p]: the entropy under the uniform prior,
+    the relative entropy to the prior under the Gaussian one; default -|A|."""
     policy_gradient: Literal["reparameterized", "likelihood_ratio"] = "reparameterized"
     """Policy loss estimator: reparameterised mean(log pi - log p - Q), or the paper-era
     likelihood-ratio mean(log pi * stopgrad(log pi - log p - Q + V)) (needs the 'paper' variant's V)."""
@@ -119,6 +120,26 @@ def _polyak(target: Params, online: Params, tau: float) -> Params:
     return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
 
 
+def _flat_adam(learning_rate: float) -> optax.GradientTransformation:
+    """Adam run on each network's parameters raveled into one vector (``optax.flatten``).
+
+    Adam is elementwise, so the update is the same as per-array Adam's; the state holds 2 moment
+    vectors per network instead of 2 arrays per parameter array, which cuts the kernels of every
+    update and the training-state leaves every jitted call dispatches. An empty tree ({}: no V
+    network in 'modern') keeps plain Adam's empty state.
+    """
+    adam = optax.adam(learning_rate)
+    flat = optax.flatten(adam)
+
+    def pick(tree):
+        return flat if jax.tree_util.tree_leaves(tree) else adam
+
+    return optax.GradientTransformation(
+        lambda params: pick(params).init(params),
+        lambda updates, state, params=None: pick(updates).update(updates, state, params),
+    )
+
+
 def make_sac(policy: Policy, config: SACConfig) -> SAC:
     """Build the pure (jitted) SAC functions for ``policy``. ``config`` must be resolved."""
     if config.tau is None or config.reward_scale is None or config.ent_coef is None:
@@ -126,7 +147,7 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
     paper = config.variant == "paper"
     q_net = QEnsemble(num_q=1 if paper else 2, hidden=config.critic_hidden)
     v_net = VNetwork(hidden=config.critic_hidden)
-    optimizer = optax.adam(config.learning_rate)
+    optimizer = _flat_adam(config.learning_rate)
     learn_alpha = config.ent_coef == "auto"
     fixed_log_alpha = 0.0 if learn_alpha else float(jnp.log(config.ent_coef))
     gaussian_prior = config.action_prior == "gaussian"
@@ -183,14 +204,15 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
             soft_penalty = alpha * (log_prob - log_prior(action))
             if config.policy_gradient == "likelihood_ratio":
                 # log pi of the sampled action held fixed: the score-function estimator.
-                _, fixed_log_prob = policy.latent_from_action(
-                    policy_params, batch.observation, jax.lax.stop_gradient(action)
-                )
+                fixed_log_prob = policy.log_prob(policy_params, batch.observation, jax.lax.stop_gradient(action))
                 value = v_net.apply(state.v_params, batch.observation)
                 advantage = jax.lax.stop_gradient(soft_penalty - q_new + value)
                 loss = (fixed_log_prob * advantage).mean()
             else:
                 loss = (soft_penalty - q_new).mean()
+            regularization = policy.regularization_loss(policy_params, batch.observation)
+            if regularization is not None:  # the Gaussian-mixture policy's L2 penalty
+                loss = loss + regularization
             return loss, (jax.lax.stop_gradient(action), jax.lax.stop_gradient(log_prob), q_new)
 
         (q_loss, q_mean), q_grads = jax.value_and_grad(q_loss_fn, has_aux=True)(state.q_params)
@@ -231,8 +253,13 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
 
         log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
         if learn_alpha:
-            entropy_gap = jax.lax.stop_gradient(log_prob + config.target_entropy).mean()
-            alpha_grad = -entropy_gap  # d/d log_alpha of -log_alpha * (log pi + target_entropy)
+            # The temperature holds the *relative* entropy -E[log pi(a|s) - log p(a)] of the objective
+            # at the target, not the entropy alone: with a Gaussian prior (unsquashed higher layers)
+            # the entropy of pi can stay high while pi drifts far from p, alpha then collapses to 0,
+            # the prior stops acting and the latent actions run off to the critic's extrapolation.
+            # With the uniform prior (log p = 0 here) this is the usual SAC rule.
+            entropy_gap = jax.lax.stop_gradient(log_prob - log_prior(action) + config.target_entropy).mean()
+            alpha_grad = -entropy_gap  # d/d log_alpha of -log_alpha * (log pi - log p + target_entropy)
             alpha_updates, alpha_opt_state = optimizer.update(alpha_grad, state.alpha_opt_state)
             log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
 
