@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -114,7 +114,7 @@ def run_eval(args: EvalArgs) -> None:
 
     from latent_space_policies.envs import make_env
     from latent_space_policies.errors import CheckpointError, ShapeError
-    from latent_space_policies.hierarchy import wrap_levels
+    from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, wrap_levels
     from latent_space_policies.loading import load_policy
     from latent_space_policies.rewards import apply_reward
     from latent_space_policies.training import evaluate
@@ -122,7 +122,9 @@ def run_eval(args: EvalArgs) -> None:
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
     env = make_env(env_id, max_episode_steps=args.max_episode_steps, render_mode="rgb_array" if args.video else None)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    config = loaded.metadata.get("config", {})
+    seen = ObservationMap.parse(config.get("observation", "all"))
+    obs_dim, act_dim = seen.output_dim(env.observation_space.shape[0]), env.action_space.shape[0]
     if (obs_dim, act_dim) != (loaded.observation_dim, loaded.action_dim):
         raise ShapeError(
             f"{args.checkpoint} was trained on {loaded.env_id} (obs {loaded.observation_dim}, action "
@@ -133,7 +135,8 @@ def run_eval(args: EvalArgs) -> None:
     top = loaded.levels[-1]
     # The top level acts in the env with every level below it embedded (their latent holds included).
     env = wrap_levels(apply_reward(env, top.reward), loaded.levels[:-1])
-    config = loaded.metadata.get("config", {})
+    if config.get("observation", "all") != "all":
+        env = ObservationSlice(env, seen)
     frames = [] if args.video else None
     results = evaluate(
         top.policy,
@@ -159,13 +162,195 @@ def run_eval(args: EvalArgs) -> None:
         print(f"video: {args.video} ({len(frames)} frames)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    commands = {"train": TrainArgs, "stack": StackArgs, "hierarchy": HierarchyArgs, "eval": EvalArgs}
-    args = tyro.extras.subcommand_cli_from_dict(
+def run_ant_maze(args) -> None:
+    from latent_space_policies.experiments.ant_maze import run_experiment
+
+    path = run_experiment(args)
+    print(f"done: evaluations in {path}, figure in {path.with_suffix('.png')}")
+
+
+def run_ant_maze_pictures(args) -> None:
+    from latent_space_policies.experiments.ant_maze import pictures
+
+    for name, value in pictures(args).items():
+        print(f"{name}: {value}")
+
+
+@dataclasses.dataclass
+class ExperimentArgs:
+    """Reproduce one of the paper's experiments: `lsp experiment ant-maze --help`,
+    `lsp experiment ant-maze-pictures --help`."""
+
+
+@dataclasses.dataclass
+class SweepArgs:
+    """Run a grid of training runs (tasks x methods x seeds), one process per core, resumably.
+
+    The grid comes from a TOML file and/or the flags below (flags win). Each run trains in
+    OUTPUT/{task}__{method}__{seed}; re-running the same command skips finished runs and resumes
+    interrupted ones. At the end every run's eval.csv is collected into OUTPUT/results.csv (one row
+    per run and evaluation), which `lsp plot` turns into curves and a table.
+
+    Methods: sac-lsp (ours, --policy lsp), sac (--policy gaussian), sac-gmm (--policy gmm),
+    sql (--algorithm sql); Stable-Baselines3 peers (the 'peers' extra): ppo, ddpg, td3, sb3-sac.
+
+    A grid file (all keys optional; flags override them):
+
+        tasks = ["Hopper-v5", "Walker2d-v5"]
+        methods = ["sac-lsp", "sac", "td3"]
+        seeds = 5               # or [0, 1, 2, 3, 4]
+        output_dir = "sweeps/fig3"
+        eval_every = 10000
+        eval_episodes = 5
+        checkpoint_every = 50000
+        max_episode_steps = 1000  # 0: the env's own
+        [steps]                 # or steps = 1000000
+        "Hopper-v5" = 1000000   # default: preset's
+        "Walker2d-v5" = 3000000
+        [train]                 # more `lsp train`
+        batch_size = 256        # settings, ours only
+        [peer]                  # more settings of
+        learning_starts = 10000 # the SB3 peers
+        [method.sac-lsp-paper]  # a new method: a
+        base = "sac-lsp"        # known one with
+        variant = "paper"       # settings changed
+    """
+
+    grid: tyro.conf.Positional[str | None] = None
+    """The TOML grid file (optional when --tasks and --methods are given)."""
+    tasks: tuple[str, ...] | None = None
+    """Gymnasium task ids."""
+    methods: tuple[str, ...] | None = None
+    """Method names (see above)."""
+    seeds: tuple[int, ...] | None = None
+    """Seeds (default 0)."""
+    steps: int | None = None
+    """Env steps of every run (overrides the file's budgets; default: each task's preset budget)."""
+    output_dir: str | None = None
+    """Folder of the run folders and results.csv (default sweeps/sweep)."""
+    eval_every: int | None = None
+    """Evaluate every this many env steps (default 10000)."""
+    eval_episodes: int | None = None
+    """Episodes per evaluation and mode (default 5)."""
+    checkpoint_every: int | None = None
+    """Checkpoint every this many env steps (default 50000)."""
+    jobs: int | None = None
+    """Runs at a time (default: one per core this process may use)."""
+    cores: tuple[int, ...] | None = None
+    """Cores to pin runs to, one run per core (default: all cores this process may use)."""
+    pin: bool = True
+    """Pin each run to its core with taskset."""
+    jax_cache: bool = True
+    """Share a JAX compilation cache among the runs (OUTPUT/.jax_cache or $JAX_COMPILATION_CACHE_DIR)."""
+    backend: Literal["local", "ray"] = "local"
+    """'local': subprocesses on this machine; 'ray': one Ray task (1 CPU) per run (the 'ray' extra)."""
+    address: str | None = None
+    """Ray cluster address (e.g. 'auto' or 'ray://head:10001'); default: start a local Ray instance."""
+    collect_only: bool = False
+    """Only collect the eval.csv files already in OUTPUT_DIR into the results CSV."""
+    results: str | None = None
+    """Path of the results CSV (default OUTPUT_DIR/results.csv)."""
+    dry_run: bool = False
+    """Print each run's state and the commands that would run, and stop."""
+
+
+@dataclasses.dataclass
+class PlotArgs:
+    """Learning curves in the style of the paper's Fig. 3 and a Markdown table of final returns.
+
+    Reads only the tidy CSV of `lsp sweep` (columns task, method, seed, step,
+    return_stochastic_mean, return_deterministic_mean, ...). The figure has one panel per task and
+    one line per method: mean +- std over seeds against env steps. The table gives, per task, each
+    method's mean +- std (n seeds) at the last step that every run of the task reached.
+    """
+
+    results: tyro.conf.Positional[str]
+    """The tidy CSV (OUTPUT_DIR/results.csv of a sweep)."""
+    metric: Literal["stochastic", "deterministic"] = "stochastic"
+    """Which evaluation return to show (the paper reports the stochastic policy)."""
+    figure: str | None = None
+    """Where to write the figure (.png, .pdf, .svg; default: learning_curves.png beside the CSV)."""
+    table: str | None = None
+    """Where to write the Markdown table (default: final_returns.md beside the CSV)."""
+    make_figure: bool = True
+    """Draw the figure (needs the 'plot' extra); --no-make-figure writes only the table."""
+
+
+def run_sweep_command(args: SweepArgs) -> None:
+    from latent_space_policies.sweep import SweepConfig, load_sweep_file, run_sweep
+
+    config = load_sweep_file(args.grid) if args.grid else SweepConfig()
+    overrides = {
+        name: getattr(args, name)
+        for name in ("tasks", "methods", "seeds", "steps", "output_dir", "eval_every", "eval_episodes",
+                     "checkpoint_every", "jobs", "cores")
+        if getattr(args, name) is not None
+    }  # fmt: skip
+    if not args.pin:
+        overrides["pin"] = False
+    if not args.jax_cache:
+        overrides["jax_cache"] = False
+    config = dataclasses.replace(config, **overrides)
+    run_sweep(
+        config,
+        backend=args.backend,
+        address=args.address,
+        collect_only=args.collect_only,
+        dry_run=args.dry_run,
+        results=args.results,
+    )
+
+
+def run_plot(args: PlotArgs) -> None:
+    from latent_space_policies.report import report
+
+    figure, table, markdown = report(
+        args.results, figure=args.figure, table=args.table, metric=args.metric, make_figure=args.make_figure
+    )
+    print(markdown)
+    print(f"table: {table}" + (f"; figure: {figure}" if figure else ""))
+
+
+def _parse(argv: list[str] | None):
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["experiment"]:
+        experiments = {"ant-maze": AntMazeArgs, "ant-maze-pictures": AntMazePicturesArgs}
+        return tyro.extras.subcommand_cli_from_dict(
+            experiments, args=argv[1:], prog="lsp experiment", description="The paper's experiments"
+        )
+    commands = {
+        "train": TrainArgs,
+        "stack": StackArgs,
+        "hierarchy": HierarchyArgs,
+        "eval": EvalArgs,
+        "sweep": SweepArgs,
+        "plot": PlotArgs,
+        "experiment": ExperimentArgs,
+    }
+    return tyro.extras.subcommand_cli_from_dict(
         commands, args=argv, prog="lsp", description="Latent space policies (SAC-LSP)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+
+    args = _parse(argv)
+    if isinstance(args, ExperimentArgs):
+        return _parse(["experiment", "--help"])
     try:
-        runners = {TrainArgs: run_train, StackArgs: run_stack, HierarchyArgs: run_hierarchy, EvalArgs: run_eval}
+        runners = {
+            TrainArgs: run_train,
+            StackArgs: run_stack,
+            HierarchyArgs: run_hierarchy,
+            EvalArgs: run_eval,
+            SweepArgs: run_sweep_command,
+            PlotArgs: run_plot,
+            AntMazeArgs: run_ant_maze,
+            AntMazePicturesArgs: run_ant_maze_pictures,
+        }
         runners[type(args)](args)
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)

@@ -147,6 +147,24 @@ class FrozenLayerWrapper(gym.Wrapper):
         return observation, total, terminated, truncated, info
 
 
+class ObservationSlice(gym.ObservationWrapper):
+    """Shows a layer only ``observation_map`` of the env's observation (e.g. without the torso's xy)."""
+
+    def __init__(self, env: gym.Env, observation_map: ObservationMap):
+        super().__init__(env)
+        self.observation_map = observation_map
+        space = env.observation_space
+        dim = observation_map.output_dim(space.shape[0])
+        if dim == 0:
+            raise ShapeError(f"observation slice {observation_map.to_json()} of a {space.shape[0]}-dim observation is empty")
+        self.observation_space = gym.spaces.Box(
+            observation_map(space.low), observation_map(space.high), (dim,), space.dtype
+        )
+
+    def observation(self, observation):
+        return self.observation_map(observation)
+
+
 def wrap_levels(env: gym.Env, levels: Sequence[Level]) -> gym.Env:
     """Embed frozen levels (bottom first) in ``env``; the result's action is the top level's latent."""
     for level in levels:

@@ -43,7 +43,20 @@ REWARDS: dict[str, RewardFn | None] = {"task": None, "speed_xy": speed_xy_reward
 
 
 def resolve_reward(spec: str) -> RewardFn | None:
-    """The function for a reward spec (None for the task reward)."""
+    """The function for a reward spec (None for the task reward).
+
+    Specs joined by ``+`` add up, e.g. ``"task+speed_xy"``: the maze's sparse reward with the
+    locomotion reward as shaping (the paper's Fig. 5 baselines "with motion reward").
+    """
+    if "+" in spec:
+        terms = [resolve_reward(part.strip()) for part in spec.split("+")]
+
+        def total(observation, action, next_observation, reward, info):
+            return sum(
+                reward if fn is None else fn(observation, action, next_observation, reward, info) for fn in terms
+            )
+
+        return total
     if spec in REWARDS:
         return REWARDS[spec]
     if ":" in spec:

@@ -6,10 +6,12 @@ import gymnasium as gym
 import numpy as np
 
 from latent_space_policies.envs.ant import register_ant_envs
+from latent_space_policies.envs.robotics import register_robotics_envs
 from latent_space_policies.errors import UnknownEnvironmentError
 from latent_space_policies.presets import PRESETS
 
 register_ant_envs()
+register_robotics_envs()
 
 
 def make_env(env_id: str, *, max_episode_steps: int | None = None, render_mode: str | None = None) -> gym.Env:

@@ -143,17 +143,23 @@ class AntCrossMazeEnv(AntEnv):
         return float(np.linalg.norm(self.data.body(self._main_body).xpos[:2] - self.goal))
 
     def step(self, action):
+        xy_before = self.data.body(self._main_body).xpos[:2].copy()
         self.do_simulation(action, self.frame_skip)
+        xy = self.data.body(self._main_body).xpos[:2].copy()
+        x_velocity, y_velocity = (xy - xy_before) / self.dt
         distance = self.distance_to_goal()
         success = distance <= GOAL_RADIUS
         fallen = not self.is_healthy
         terminated = success or (fallen and self._terminate_when_unhealthy)
-        xy = self.data.body(self._main_body).xpos[:2]
         info = {
             "x_position": float(xy[0]),
             "y_position": float(xy[1]),
             "distance_to_goal": distance,
             "is_success": bool(success),
+            # For the shaped baselines (reward 'task+speed_xy'):
+            "x_velocity": float(x_velocity),
+            "y_velocity": float(y_velocity),
+            "reward_contact": -float(self.contact_cost),
         }
         if self.render_mode == "human":
             self.render()

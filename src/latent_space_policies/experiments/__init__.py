@@ -1,0 +1,1 @@
+"""Reproductions of the paper's experiments, each one resumable command (``lsp experiment ...``)."""

@@ -1,0 +1,497 @@
+"""The paper's Fig. 5: the ant maze with a pretrained locomotion layer, as one resumable command.
+
+    lsp experiment ant-maze --output-dir runs/ant_maze --pretrain-steps 1000000 --steps 300000
+
+1. Pretrain the locomotion layer once: a squashed LSP on ``LSP/AntArena-v0`` (speed in any
+   direction), ``OUT/locomotion__{seed}``.
+2. For each goal of ``LSP/AntCrossMaze-Goal{0,1,2}-v0`` and each seed, train:
+   - ``hierarchy``: a high level on the frozen locomotion layer (no squash, Gaussian prior, each latent
+     held for 3 env steps, its own latent sampled once per episode, embedding 2x128 -> 16 linear,
+     s/t width 8; SPEC §6), seeing the full observation; the low level sees ``obs[2:]``;
+   - ``hierarchy-paper``: the same with the original high level's SAC (``--variant paper``: fixed
+     temperature, reward scale 3);
+   - ``scratch``: a single LSP from scratch on the sparse task reward;
+   - ``finetune``: the pretrained locomotion policy fine-tuned on the task reward (it sees ``obs[2:]``,
+     as when it was trained);
+   - ``scratch+motion`` / ``finetune+motion``: both again with the motion reward added as shaping.
+3. Collect every evaluation into ``OUT/ant_maze.csv`` (final distance to the goal, success rate and
+   return against env steps) and plot ``OUT/ant_maze.png`` in the style of Fig. 5.
+
+Every run is an ``lsp`` process pinned to one core, ``--jobs`` at a time; re-running the command
+skips finished runs and resumes interrupted ones from their checkpoints. Steps are env steps for
+every method: a high level's run is given ``steps / 3`` decisions, and its evaluations are
+plotted at 3x its own step count (exact up to the episodes that end inside a held action).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS
+from latent_space_policies.errors import LSPError
+
+ARENA = "LSP/AntArena-v0"
+METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion")
+ACTION_REPEAT = 3
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def maze_id(goal: int) -> str:
+    return f"LSP/AntCrossMaze-Goal{goal}-v0"
+
+
+@dataclasses.dataclass
+class AntMazeArgs:
+    """Pretrain a locomotion layer, then train hierarchies and the paper's baselines on the maze goals."""
+
+    output_dir: str = "runs/ant_maze"
+    """Folder of every run, the collected CSV and the figure."""
+    pretrain_steps: int = 1_000_000
+    """Env steps of locomotion pretraining (the paper: about 4M)."""
+    steps: int = 300_000
+    """Env steps of each maze run."""
+    goals: tuple[int, ...] = (0, 1, 2)
+    """Goals to train on: 0 = (6, -6), 1 = (6, 6), 2 = (12, 0)."""
+    methods: tuple[str, ...] = METHODS
+    """Methods to run (see the module docstring)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds of the maze runs."""
+    pretrain_seed: int = 0
+    """Seed of the single locomotion layer every hierarchy and fine-tuned run shares."""
+    jobs: int = max(1, os.cpu_count() or 1)
+    """Runs at a time, each pinned to its own core."""
+    eval_every: int = 30_000
+    """Evaluate every this many env steps (5 episodes per mode)."""
+    eval_episodes: int = 5
+    """Episodes per evaluation, in each mode (stochastic and deterministic)."""
+    max_episode_steps: int = 1000
+    """Episode time limit in env steps (SPEC §6: 1000)."""
+    variant: str = "modern"
+    """SAC variant of every run."""
+    collect_only: bool = False
+    """Only collect the CSV and draw the figure from the runs already there."""
+
+
+@dataclasses.dataclass
+class AntMazePicturesArgs:
+    """Pictures of a finished (or partly finished) ant-maze experiment: what the locomotion latent
+    controls, and a video of the best hierarchy run solving its goal."""
+
+    output_dir: str = "runs/ant_maze"
+    """The experiment's folder (as given to `lsp experiment ant-maze`)."""
+    pretrain_seed: int = 0
+    """Which locomotion layer to draw."""
+    steps: int = 500
+    """Env steps each fixed latent is held for in the steering picture."""
+    video_goal: int | None = None
+    """Goal of the video; default: the goal whose hierarchy runs end closest to it."""
+    video_episodes: int = 5
+    """Episodes tried; the video shows the one that ends closest to the goal."""
+    video: bool = True
+    """Render the video (needs the 'video' extra and MUJOCO_GL=egl or osmesa)."""
+
+
+# --------------------------------------------------------------------------- the run list
+def _finished(run: Path, steps: int) -> bool:
+    """True when the run saved its final policy at ``steps`` or later."""
+    from latent_space_policies.checkpoint import load_checkpoint
+
+    if not (run / "policy.lsp").exists():
+        return False
+    _, metadata = load_checkpoint(run / "policy.lsp", sections=())
+    return int(metadata.get("step", 0)) >= steps
+
+
+def _command(run: Path, steps: int, args: list[str], eval_every: int, extra: Sequence[str] = ()) -> list[str]:
+    base = [sys.executable, "-m", "latent_space_policies.cli"]
+    if (run / "checkpoints" / "latest.lsp").exists():
+        return base + ["train", "--resume", str(run), "--total-steps", str(steps), "--no-progress"]
+    common = [
+        "--output-dir", str(run.parent), "--run-name", run.name, "--total-steps", str(steps), "--no-progress",
+        "--eval-every", str(eval_every), "--checkpoint-every", str(max(eval_every, 10_000)), *extra,
+    ]  # fmt: skip
+    return base + args + common
+
+
+def pretrain_run(args: AntMazeArgs) -> tuple[Path, list[str]]:
+    run = Path(args.output_dir) / f"locomotion__{args.pretrain_seed}"
+    command = ["train", "--env-id", ARENA, "--seed", str(args.pretrain_seed), "--variant", args.variant]
+    command += ["--snapshot-every", "250000"]
+    return run, _command(run, args.pretrain_steps, command, 25_000, _episode_settings(args))
+
+
+def _episode_settings(args: AntMazeArgs) -> list[str]:
+    return ["--eval-episodes", str(args.eval_episodes), "--max-episode-steps", str(args.max_episode_steps)]
+
+
+def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str], int]]:
+    """(run folder, command, the run's own step budget) for every goal x method x seed."""
+    runs = []
+    for goal in args.goals:
+        for method in args.methods:
+            for seed in args.seeds:
+                run = Path(args.output_dir) / f"goal{goal}__{method}__{seed}"
+                env = ["--env-id", maze_id(goal), "--seed", str(seed), "--variant", args.variant]
+                shaping = ["--reward", "task+speed_xy"] if method.endswith("+motion") else []
+                if method.startswith("hierarchy"):
+                    command = ["stack", str(locomotion / "policy.lsp"), *env, "--base-observation", "2:"]
+                    if method == "hierarchy-paper":  # the original high level: fixed temperature, reward scale 3
+                        command = [c for c in command if c not in ("--variant", args.variant)]
+                        command += ["--variant", "paper", "--reward-scale", "3"]
+                    command += ["--action-repeat", str(ACTION_REPEAT), "--latent-per-episode"]
+                    command += ["--embedding-dim", "16", "--no-embedding-output-relu", "--coupling-hidden", "8"]
+                    steps, every = args.steps // ACTION_REPEAT, args.eval_every // ACTION_REPEAT
+                elif method.startswith("scratch"):
+                    command, steps, every = ["train", *env, *shaping], args.steps, args.eval_every
+                elif method.startswith("finetune"):
+                    command = ["train", *env, *shaping, "--observation", "2:"]
+                    command += ["--init-policy", str(locomotion / "policy.lsp")]
+                    steps, every = args.steps, args.eval_every
+                else:
+                    raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
+                runs.append((run, _command(run, steps, command, every, _episode_settings(args)), steps))
+    return runs
+
+
+def run_pinned(jobs: Sequence[tuple[Path, list[str]]], parallel: int) -> list[tuple[Path, int]]:
+    """Run (run folder, command) jobs ``parallel`` at a time, each pinned to a core with a
+    single-threaded XLA; output goes to ``<run>.log``. Returns (run, exit code) for each."""
+    pending, running, done = list(jobs), {}, []
+    free = list(range(max(1, parallel)))
+    cores = os.cpu_count() or 1
+    while pending or running:
+        while pending and free:
+            run, command = pending.pop(0)
+            core = free.pop(0)
+            run.parent.mkdir(parents=True, exist_ok=True)
+            log = open(run.parent / f"{run.name}.log", "a")
+            env = dict(os.environ, XLA_FLAGS=SINGLE_THREAD_XLA, PYTHONWARNINGS="ignore")
+            pinned = ["taskset", "-c", str(core % cores), *command] if _has_taskset() else command
+            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
+            running[core] = (subprocess.Popen(pinned, env=env, stdout=log, stderr=subprocess.STDOUT), run, log)
+        time.sleep(1)
+        for core, (process, run, log) in list(running.items()):
+            if process.poll() is not None:
+                log.close()
+                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {process.returncode}", flush=True)
+                done.append((run, process.returncode))
+                del running[core]
+                free.append(core)
+    return done
+
+
+def _has_taskset() -> bool:
+    from shutil import which
+
+    return which("taskset") is not None
+
+
+# --------------------------------------------------------------------------- results
+CSV_FIELDS = [
+    "goal",
+    "method",
+    "seed",
+    "env_step",
+    "final_distance_stochastic_mean",
+    "final_distance_deterministic_mean",
+    "success_stochastic_rate",
+    "success_deterministic_rate",
+    "return_stochastic_mean",
+]
+
+
+def collect(args: AntMazeArgs) -> Path:
+    """One row per (run, evaluation), env steps on the x axis for every method."""
+    out = Path(args.output_dir)
+    rows = []
+    for run in sorted(out.glob("goal*__*__*")):
+        if not run.is_dir() or not (run / "eval.csv").exists():
+            continue
+        goal, method, seed = run.name.split("__")
+        scale = ACTION_REPEAT if method.startswith("hierarchy") else 1
+        with open(run / "eval.csv") as handle:
+            for row in csv.DictReader(handle):
+                record = {"goal": int(goal.removeprefix("goal")), "method": method, "seed": int(seed)}
+                record["env_step"] = int(row["step"]) * scale
+                record.update({k: row.get(k, "") for k in CSV_FIELDS[4:]})
+                rows.append(record)
+    path = out / "ant_maze.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def plot(csv_path: Path, png_path: Path, metric: str = "final_distance_stochastic_mean") -> Path:
+    """Final distance to the goal vs env steps, mean +- std over seeds, one panel per goal (Fig. 5)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
+    import numpy as np
+
+    with open(csv_path) as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get(metric) not in ("", None)]
+    if not rows:
+        raise LSPError(f"{csv_path} has no {metric} values yet: run the experiment first")
+    goals = sorted({int(r["goal"]) for r in rows})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    fig, axes = plt.subplots(1, len(goals), figsize=(4.2 * len(goals), 3.4), squeeze=False)
+    for ax, goal in zip(axes[0], goals):
+        for method in methods:
+            by_step: dict[int, list[float]] = {}
+            for r in rows:
+                if int(r["goal"]) == goal and r["method"] == method:
+                    by_step.setdefault(int(r["env_step"]), []).append(float(r[metric]))
+            if not by_step:
+                continue
+            steps = sorted(by_step)
+            seeds = max(len(v) for v in by_step.values())
+            steps = [s for s in steps if len(by_step[s]) == seeds]  # only steps every seed reached
+            mean = np.array([np.mean(by_step[s]) for s in steps])
+            std = np.array([np.std(by_step[s]) for s in steps])
+            line = ax.plot(steps, mean, label=f"{method} ({seeds})")[0]
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        gx, gy = CROSS_MAZE_GOALS[goal]
+        ax.axhline(float(np.hypot(gx, gy)), color="0.5", ls="--", lw=1, label="start (not moving)")
+        ax.axhline(2.0, color="0.5", ls=":", lw=1, label="goal reached")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
+        ax.set_title(f"goal {goal}: ({gx:g}, {gy:g})")
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("final distance to goal")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return png_path
+
+
+# --------------------------------------------------------------------------- the command
+def run_experiment(args: AntMazeArgs) -> Path:
+    """Pretrain (once), train every maze run, collect and plot. Returns the CSV's path."""
+    unknown = set(args.methods) - set(METHODS)
+    if unknown:
+        raise LSPError(f"unknown ant-maze methods {sorted(unknown)}: use some of {', '.join(METHODS)}")
+    bad_goals = [g for g in args.goals if not 0 <= g < len(CROSS_MAZE_GOALS)]
+    if bad_goals:
+        raise LSPError(f"unknown goals {bad_goals}: the cross maze has goals 0, 1 and 2")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.collect_only:
+        locomotion, command = pretrain_run(args)
+        if not _finished(locomotion, args.pretrain_steps):
+            [(_, code)] = run_pinned([(locomotion, command)], 1)
+            if code != 0:
+                raise LSPError(f"locomotion pretraining failed (exit {code}); see {locomotion}.log")
+        todo = [(run, command) for run, command, steps in maze_runs(args, locomotion) if not _finished(run, steps)]
+        failed = [run.name for run, code in run_pinned(todo, args.jobs) if code != 0]
+        if failed:
+            print(f"warning: runs failed (see their .log files): {', '.join(failed)}", file=sys.stderr)
+    path = collect(args)
+    try:
+        plot(path, out / "ant_maze.png")
+    except LSPError as error:
+        print(f"note: no figure ({error})", file=sys.stderr)
+    return path
+
+
+# --------------------------------------------------------------------------- what the latent controls
+def latent_rollouts(policy_path: str | Path, latents, steps: int = 500, seed: int = 0):
+    """Torso xy paths of the frozen locomotion layer in the open arena, one per fixed latent.
+
+    Each latent is held for the whole episode (at most ``steps`` env steps); every rollout starts
+    from the same reset seed, so the paths differ only through the latent. Returns a list of
+    (T_k, 2) arrays.
+    """
+    import jax
+    import numpy as np
+
+    from latent_space_policies.envs import make_env
+    from latent_space_policies.hierarchy import load_levels
+
+    levels, _ = load_levels(policy_path)
+    if len(levels) != 1:
+        raise LSPError(f"{policy_path} holds {len(levels)} levels; give the locomotion layer's policy.lsp")
+    level = levels[0]
+    policy = level.policy
+    act = jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0])
+    env = make_env(ARENA, max_episode_steps=steps)
+    if env.observation_space.shape[0] != policy.observation_dim:
+        raise LSPError(f"{policy_path} takes observations of size {policy.observation_dim}, not the arena's")
+    paths = []
+    for latent in np.asarray(latents, np.float32):
+        observation, _ = env.reset(seed=seed)
+        path = [env.unwrapped.data.qpos[:2].copy()]
+        for _ in range(steps):
+            observation, _, terminated, truncated, _ = env.step(np.asarray(act(level.params, observation, latent)))
+            path.append(env.unwrapped.data.qpos[:2].copy())
+            if terminated or truncated:
+                break
+        paths.append(np.array(path))
+    env.close()
+    return paths
+
+
+def _mean_resultant_length(angles) -> float:
+    import numpy as np
+
+    return float(np.hypot(np.mean(np.cos(angles)), np.mean(np.sin(angles))))
+
+
+def steering_figure(
+    policy_path: str | Path, png_path: str | Path, steps: int = 500, radius: float = 2.0, angles: int = 12, seed: int = 0
+) -> dict:
+    """Draw the frozen layer's torso paths for latents on circles in pairs of latent dimensions
+    (colour = angle on the circle) and for random latents; return numbers that say how much the
+    latent steers the direction of travel.
+
+    ``heading_spread``: 1 - mean resultant length of the final headings of the random latents
+    (0: all go the same way; near 1: directions spread around the circle). ``circle_tracking[pair]``:
+    the mean resultant length of (heading - circle angle) around that pair's circle, which is 1 when the
+    heading turns exactly with the latent's angle (up to a constant offset) and near 0 when unrelated.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
+    import numpy as np
+
+    from latent_space_policies.hierarchy import load_levels
+
+    dim = load_levels(policy_path)[0][0].policy.action_dim
+    pairs = [(i, i + 1) for i in range(0, dim - 1, 2)]
+    theta = np.linspace(0, 2 * np.pi, angles, endpoint=False)
+    rng = np.random.default_rng(seed)
+    random_latents = rng.standard_normal((angles * 2, dim))
+    fig, axes = plt.subplots(1, len(pairs) + 1, figsize=(3.3 * (len(pairs) + 1), 3.4), squeeze=False)
+    stats: dict = {"circle_tracking": {}, "mean_final_distance": {}}
+    colours = plt.get_cmap("hsv")(theta / (2 * np.pi))
+    for ax, (i, j) in zip(axes[0], pairs):
+        latents = np.zeros((angles, dim))
+        latents[:, i], latents[:, j] = radius * np.cos(theta), radius * np.sin(theta)
+        paths = latent_rollouts(policy_path, latents, steps=steps, seed=seed)
+        headings = []
+        for path, colour in zip(paths, colours):
+            ax.plot(path[:, 0], path[:, 1], color=colour, lw=1)
+            ax.plot(*path[-1], "o", color=colour, ms=3)
+            delta = path[-1] - path[0]
+            headings.append(np.arctan2(delta[1], delta[0]))
+        stats["circle_tracking"][f"h{i},h{j}"] = _mean_resultant_length(np.array(headings) - theta)
+        stats["mean_final_distance"][f"h{i},h{j}"] = float(np.mean([np.linalg.norm(p[-1] - p[0]) for p in paths]))
+        ax.set_title(f"latent circle in (h{i}, h{j}), r={radius:g}", fontsize=9)
+    ax = axes[0][-1]
+    paths = latent_rollouts(policy_path, random_latents, steps=steps, seed=seed)
+    headings = []
+    for path in paths:
+        ax.plot(path[:, 0], path[:, 1], color="0.35", lw=0.8)
+        delta = path[-1] - path[0]
+        headings.append(np.arctan2(delta[1], delta[0]))
+    zero = latent_rollouts(policy_path, np.zeros((1, dim)), steps=steps, seed=seed)[0]
+    ax.plot(zero[:, 0], zero[:, 1], color="k", lw=2, label="h = 0")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{len(paths)} random latents h ~ N(0, I)", fontsize=9)
+    stats["heading_spread"] = 1.0 - _mean_resultant_length(np.array(headings))
+    stats["random_mean_final_distance"] = float(np.mean([np.linalg.norm(p[-1] - p[0]) for p in paths]))
+    for ax in axes[0]:
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("x")
+    axes[0][0].set_ylabel("y")
+    fig.suptitle(f"torso paths of the frozen locomotion layer, {steps} steps, each latent held", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return stats
+
+
+def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episodes: int = 5, seed: int = 0) -> dict:
+    """Render the best of ``episodes`` stochastic episodes of a maze policy (hierarchy or single
+    level) from a camera above the maze; returns its final distance, success and length."""
+    import gymnasium as gym
+    import numpy as np
+
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise LSPError("video needs the 'video' extra: pip install 'latent-space-policies[video]'") from None
+    from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, load_levels, wrap_levels
+    from latent_space_policies.training import evaluate
+
+    levels, metadata = load_levels(policy_path)
+    config = metadata.get("config", {})
+    best = None
+    for episode in range(episodes):
+        env = gym.make(maze_id(goal), render_mode="rgb_array", camera_name="maze_top", width=480, height=360)
+        env = wrap_levels(env, levels[:-1])
+        if config.get("observation", "all") != "all":
+            env = ObservationSlice(env, ObservationMap.parse(config["observation"]))
+        frames: list = []
+        infos: list = []
+        [(total, length)] = evaluate(
+            levels[-1].policy,
+            levels[-1].params,
+            env,
+            episodes=1,
+            deterministic=False,
+            seed=seed,
+            round_index=episode,
+            frames=frames,
+            final_infos=infos,
+            latent_per_episode=bool(config.get("latent_per_episode", False)),
+        )
+        env.close()
+        result = {"distance": float(infos[0]["distance_to_goal"]), "success": bool(infos[0]["is_success"]),
+                  "length": length, "return": total, "episode": episode}  # fmt: skip
+        if best is None or result["distance"] < best[0]["distance"]:
+            best = (result, frames)
+    result, frames = best
+    Path(video_path).parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(str(video_path), frames[::2], fps=30, macro_block_size=1)
+    return result
+
+
+def pictures(args: AntMazePicturesArgs) -> dict:
+    """The steering picture (``steering.png`` + ``steering.json``) and the video (``maze.mp4``)."""
+    import json
+
+    out = Path(args.output_dir)
+    locomotion = out / f"locomotion__{args.pretrain_seed}" / "policy.lsp"
+    if not locomotion.exists():
+        raise LSPError(f"{locomotion} not found: run `lsp experiment ant-maze --output-dir {out}` first")
+    made: dict = {}
+    stats = steering_figure(locomotion, out / "steering.png", steps=args.steps)
+    (out / "steering.json").write_text(json.dumps(stats, indent=2) + "\n")
+    made["steering"] = f"{out / 'steering.png'} {json.dumps(stats)}"
+    candidates = []
+    for run in sorted(out.glob("goal*__hierarchy__*")) if args.video else []:
+        goal = int(run.name.split("__")[0].removeprefix("goal"))
+        if (run / "policy.lsp").exists() and (args.video_goal is None or goal == args.video_goal):
+            with open(run / "eval.csv") as handle:
+                rows = list(csv.DictReader(handle))
+            distance = float(rows[-1]["final_distance_stochastic_mean"] or "inf") if rows else float("inf")
+            candidates.append((distance, goal, run))
+    if not candidates:
+        made["video"] = "none: no finished hierarchy run" if args.video else "not asked for"
+        return made
+    distance, goal, run = min(candidates)
+    result = maze_video(run / "policy.lsp", goal, out / "maze.mp4", episodes=args.video_episodes)
+    made["video"] = f"{out / 'maze.mp4'} from {run.name}: {json.dumps(result)}"
+    return made

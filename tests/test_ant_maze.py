@@ -1,0 +1,242 @@
+"""The maze experiment's environments (SPEC §6) and the training features it needs."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from latent_space_policies.envs import make_env
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_WALLS, GOAL_RADIUS, GOAL_REWARD
+from latent_space_policies.errors import ShapeError
+from latent_space_policies.rewards import resolve_reward
+
+
+def _teleport(env, x, y, z=0.55, velocity_xy=(0.0, 0.0)):
+    base = env.unwrapped
+    qpos, qvel = base.init_qpos.copy(), base.init_qvel.copy()
+    qpos[:3] = (x, y, z)
+    qvel[:2] = velocity_xy
+    base.set_state(qpos, qvel)
+
+
+def _shove(env, velocity_xy, steps=80):
+    """Push the torso with a fixed xy velocity every step; return the torso's xy path."""
+    base = env.unwrapped
+    path = []
+    for _ in range(steps):
+        qvel = base.data.qvel.copy()
+        qvel[:2] = velocity_xy
+        base.set_state(base.data.qpos.copy(), qvel)
+        env.step(np.zeros(8, np.float32))
+        path.append(base.data.body("torso").xpos[:2].copy())
+    return np.array(path)
+
+
+def test_walls_are_in_the_model_where_the_spec_puts_them():
+    env = make_env("LSP/AntCrossMaze-Goal0-v0")
+    model = env.unwrapped.model
+    for k, ((x, y), (hx, hy)) in enumerate(CROSS_MAZE_WALLS):
+        geom = model.geom(f"wall_{k}")
+        np.testing.assert_allclose(geom.pos[:2], (x, y))
+        np.testing.assert_allclose(geom.size[:2], (hx, hy))
+        assert geom.size[2] * 2 >= 1.0, "walls must be higher than the ant"
+    # Start and goals lie in free corridor space, at least a torso radius from every wall.
+    for px, py in [(0.0, 0.0), *CROSS_MAZE_GOALS]:
+        for (x, y), (hx, hy) in CROSS_MAZE_WALLS:
+            gap = max(abs(px - x) - hx, abs(py - y) - hy)
+            assert gap > 0.5, f"point {(px, py)} is inside or against wall {(x, y)}"
+
+
+@pytest.mark.parametrize("env_id, blocked", [("LSP/AntCrossMaze-Goal0-v0", True), ("LSP/AntArena-v0", False)])
+def test_the_ant_cannot_walk_through_the_back_wall(env_id, blocked):
+    # The back wall spans x in [-2.5, -1.5]; shove the ant at it from the start. In the open arena
+    # the same shove carries it well past, so the maze's result is the wall's doing.
+    env = make_env(env_id)
+    env.reset(seed=0)
+    _teleport(env, 0.0, 0.0)
+    path = _shove(env, (-4.0, 0.0))
+    if blocked:
+        assert path[:, 0].min() > -1.5, path[:, 0].min()
+    else:
+        assert path[:, 0].min() < -3.0
+
+
+@pytest.mark.parametrize("goal", range(3))
+def test_reaching_each_goal_pays_and_ends_the_episode(goal):
+    env = make_env(f"LSP/AntCrossMaze-Goal{goal}-v0")
+    observation, info = env.reset(seed=goal)
+    assert not info["is_success"] and info["distance_to_goal"] > GOAL_RADIUS
+    _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+    assert reward == 0.0 and not terminated
+    gx, gy = CROSS_MAZE_GOALS[goal]
+    _teleport(env, gx + 1.0, gy)  # within the goal radius
+    _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+    assert reward == GOAL_REWARD and terminated and info["is_success"]
+    assert info["distance_to_goal"] <= GOAL_RADIUS
+
+
+def test_falling_ends_the_maze_episode():
+    env = make_env("LSP/AntCrossMaze-Goal2-v0")
+    env.reset(seed=0)
+    _teleport(env, 0.0, 0.0, z=1.5)  # above the healthy range [0.2, 1.0]
+    _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+    assert terminated and reward == 0.0 and not info["is_success"]
+
+
+def test_maze_observation_is_torso_xy_then_the_arena_observation():
+    maze, arena = make_env("LSP/AntCrossMaze-Goal1-v0"), make_env("LSP/AntArena-v0")
+    assert maze.observation_space.shape[0] == arena.observation_space.shape[0] + 2
+    maze.reset(seed=3)
+    arena.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        action = rng.uniform(-1, 1, 8).astype(np.float32)
+        maze_obs, *_ = maze.step(action)
+    base_maze, base_arena = maze.unwrapped, arena.unwrapped
+    base_arena.set_state(base_maze.data.qpos.copy(), base_maze.data.qvel.copy())
+    np.testing.assert_allclose(maze_obs[:2], base_maze.data.qpos[:2], atol=1e-12)
+    arena_obs = base_arena._get_obs()
+    # Positions (without xy) and velocities match exactly; the 78 contact forces follow in the same
+    # layout (set_state does not recompute them, so they are read from the maze's own data).
+    np.testing.assert_allclose(maze_obs[2:29], arena_obs[:27], atol=1e-12)
+    np.testing.assert_allclose(maze_obs[29:], base_maze.contact_forces[1:].ravel(), atol=1e-12)
+    assert arena_obs.shape == maze_obs[2:].shape
+
+
+def test_arena_reward_is_speed_in_any_direction_minus_small_costs():
+    env = make_env("LSP/AntArena-v0")
+    env.reset(seed=1)
+    base = env.unwrapped
+    action = np.full(8, 0.5, np.float32)
+    before = base.data.body("torso").xpos[:2].copy()
+    _, reward, _, _, info = env.step(action)
+    after = base.data.body("torso").xpos[:2].copy()
+    speed = np.linalg.norm((after - before) / base.dt)
+    contact = 5e-4 * np.square(np.clip(base.data.cfrc_ext, -1, 1)).sum()
+    expected = speed + 0.05 - 0.005 * np.square(action).sum() - contact
+    assert reward == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    # Moving backwards or sideways pays the same as forwards: the reward is a speed, not a velocity.
+    assert info["reward_speed"] == pytest.approx(np.hypot(info["x_velocity"], info["y_velocity"]))
+
+
+def test_shaped_reward_adds_the_motion_reward_to_the_task_reward():
+    shaped = resolve_reward("task+speed_xy")
+    info = {"x_velocity": 3.0, "y_velocity": 4.0, "reward_contact": -0.01}
+    action = np.ones(8)
+    value = shaped(None, action, None, 1000.0, info)
+    assert value == pytest.approx(1000.0 + 5.0 + 0.05 - 0.005 * 8 - 0.01)
+
+
+@pytest.mark.slow
+def test_maze_runs_log_final_distance_and_finetuning_starts_from_the_given_policy(tmp_path):
+    import jax
+
+    from latent_space_policies.hierarchy import load_levels
+    from latent_space_policies.training import TrainConfig, train
+
+    common = dict(
+        total_steps=300,
+        learning_starts=100,
+        max_episode_steps=60,
+        eval_every=150,
+        eval_episodes=1,
+        progress=False,
+        tensorboard=False,
+        output_dir=str(tmp_path),
+        checkpoint_every=0,
+    )
+    base = train(TrainConfig(env_id="LSP/AntArena-v0", run_name="arena", **common))
+    tuned = TrainConfig(
+        env_id="LSP/AntCrossMaze-Goal2-v0", run_name="tuned", observation="2:", init_policy=str(base.run_dir), **common
+    )
+    from latent_space_policies.training import Trainer
+
+    (tmp_path / "probe").mkdir()
+    trainer = Trainer(tuned, tmp_path / "probe")
+    saved = load_levels(base.run_dir)[0][-1].params
+    same = jax.tree_util.tree_map(
+        lambda a, b: bool(np.array_equal(np.asarray(a), np.asarray(b))), trainer.state.policy_params, saved
+    )
+    assert all(jax.tree_util.tree_leaves(same))
+    trainer.close()
+    result = train(tuned)
+    rows = list(csv.DictReader(open(result.run_dir / "eval.csv")))
+    assert [int(r["step"]) for r in rows] == [150, 300]
+    for row in rows:
+        assert 0.0 < float(row["final_distance_stochastic_mean"]) < 20.0
+        assert float(row["success_deterministic_rate"]) == 0.0
+    episodes = list(csv.DictReader(open(result.run_dir / "episodes.csv")))
+    assert episodes and all(float(e["final_distance"]) > 0 for e in episodes)
+
+    # A policy with other networks cannot seed the run, and says why.
+    wide = TrainConfig(
+        env_id="LSP/AntCrossMaze-Goal2-v0",
+        run_name="bad",
+        observation="2:",
+        init_policy=str(base.run_dir),
+        coupling_hidden=16,
+        **common,
+    )
+    with pytest.raises(ShapeError, match="coupling_hidden"):
+        train(wide)
+
+
+@pytest.mark.slow
+def test_ant_maze_experiment_runs_end_to_end_resumably(tmp_path, monkeypatch):
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs, pictures, run_experiment
+
+    args = AntMazeArgs(
+        output_dir=str(tmp_path),
+        pretrain_steps=300,
+        steps=300,
+        goals=(2,),
+        seeds=(0,),
+        methods=("hierarchy", "finetune+motion"),
+        jobs=2,
+        eval_every=150,
+        eval_episodes=1,
+        max_episode_steps=50,
+    )
+    path = run_experiment(args)
+    rows = list(csv.DictReader(open(path)))
+    by_method = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(int(row["env_step"]))
+        assert float(row["final_distance_stochastic_mean"]) > 0
+    # Env steps on the x axis for both: the high level's 100 decisions hold each latent 3 steps.
+    assert by_method == {"hierarchy": [150, 300], "finetune+motion": [150, 300]}
+    assert (tmp_path / "ant_maze.png").stat().st_size > 0
+    logs = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.log")}
+    assert len(logs) == 3  # the locomotion layer and two maze runs
+    run_experiment(args)  # everything finished: nothing runs again
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.log")} == logs
+
+    video = _osmesa_available()
+    if video:
+        monkeypatch.setenv("MUJOCO_GL", "osmesa")
+        monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
+    made = pictures(AntMazePicturesArgs(output_dir=str(tmp_path), steps=20, video_episodes=1, video=video))
+    assert "heading_spread" in made["steering"] and (tmp_path / "steering.png").stat().st_size > 0
+    if video:
+        assert "goal2__hierarchy__0" in made["video"] and (tmp_path / "maze.mp4").stat().st_size > 0
+
+
+def _osmesa_available() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("OSMesa") is not None
+
+
+def test_community_u_maze_observation_puts_the_locomotion_view_last():
+    pytest.importorskip("gymnasium_robotics")
+    env = make_env("LSP/AntMazeUMaze-v0")
+    arena = make_env("LSP/AntArena-v0")
+    observation, info = env.reset(seed=0)
+    assert observation.shape[0] == arena.observation_space.shape[0] + 4
+    inner = env.unwrapped
+    np.testing.assert_allclose(observation[:2], inner.data.qpos[:2], atol=1e-9)  # achieved goal: torso xy
+    np.testing.assert_allclose(observation[2:4], inner.goal, atol=1e-9)  # desired goal
+    np.testing.assert_allclose(observation[4:31], np.concatenate([inner.data.qpos[2:], inner.data.qvel]), atol=1e-9)
+    assert info["distance_to_goal"] == pytest.approx(np.linalg.norm(observation[:2] - observation[2:4]))
+    _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+    assert reward == 0.0 and not terminated and not info["is_success"]
