@@ -36,7 +36,13 @@ ENV_ID = "Hopper-v5"
 METHOD = "sbx-sac"
 # The same columns and evaluation seeds as `lsp train`, so both methods start evaluation
 # episodes from the same states (bench_env sees this package through its system site-packages).
-from latent_space_policies.training import _EVAL_STREAM, EVAL_FIELDS, episode_seed  # noqa: E402
+from latent_space_policies.training import EVAL_FIELDS, episode_seed  # noqa: E402
+
+# The package's SB3 peers (latent_space_policies.peers) share this runner's evaluation and its
+# eval.csv reading / atomic rewriting.
+from latent_space_policies.peers import evaluate_model  # noqa: E402
+from latent_space_policies.peers import read_eval_rows as read_rows  # noqa: E402
+from latent_space_policies.peers import write_eval_rows as write_rows  # noqa: E402
 
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 MODEL, REPLAY, STATE, FINISHED = "model.zip", "replay_buffer.pkl", "progress.json", "FINISHED"
@@ -62,35 +68,10 @@ def finished_steps(path: Path) -> int | None:
 
 
 def evaluate(model, env, *, seed: int, round_index: int, episodes: int, deterministic: bool):
-    import numpy as np
-
-    results = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=episode_seed(seed, _EVAL_STREAM, round_index * 1_000_003 + episode))
-        total, length, done = 0.0, 0, False
-        while not done:
-            action, _ = model.predict(observation, deterministic=deterministic)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-        results.append((total, length))
-    returns = np.array([r for r, _ in results])
-    return float(returns.mean()), float(returns.std()), float(np.mean([n for _, n in results]))
-
-
-def read_rows(path: Path, up_to: int) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if int(float(row["step"])) <= up_to]
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, EVAL_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    """(mean, std, mean length) of ``episodes`` episodes reset with ``lsp train``'s evaluation seeds."""
+    return evaluate_model(
+        model, env, None, seed=seed, round_index=round_index, episodes=episodes, deterministic=deterministic
+    )
 
 
 def train_one(args: argparse.Namespace, seed: int) -> None:

@@ -1,0 +1,230 @@
+"""``lsp plot``: learning curves (paper Fig. 3 style) and a table of final returns from a tidy CSV.
+
+The input is what ``lsp sweep`` collects (OUTPUT/results.csv): one row per (run, evaluation) with
+columns task, method, seed, step and return_{stochastic,deterministic}_mean. Everything here is
+computed from that file alone.
+
+- Curves: one panel per task, one line per method: the mean over seeds of the evaluation return
+  against environment steps, shaded +- one standard deviation (over seeds, ``numpy.std``, ddof 0).
+  A method's curve covers the steps that every one of its seeds has reached.
+- Table: per task, the last step that every run of that task reached (its "last common step"),
+  and each method's mean +- std over seeds there, with the number of seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from latent_space_policies.errors import LSPError
+
+__all__ = ["ResultsError", "read_results", "final_returns", "final_returns_markdown", "plot_learning_curves", "report"]
+
+Metric = Literal["stochastic", "deterministic"]
+
+
+class ResultsError(LSPError):
+    """The results CSV is missing, empty or malformed."""
+
+
+# (task, method) -> seed -> {step: return}
+Curves = dict[tuple[str, str], dict[int, dict[int, float]]]
+
+
+def read_results(path: str | os.PathLike, metric: Metric = "stochastic") -> tuple[Curves, list[str], list[str]]:
+    """Parse and check the tidy CSV. Returns (curves, tasks in file order, methods in file order)."""
+    path = Path(path)
+    column = f"return_{metric}_mean"
+    required = ["task", "method", "seed", "step", column]
+    expected = f"expected the tidy CSV of `lsp sweep` (columns {', '.join(required)}, ...)"
+    try:
+        handle = open(path, newline="")
+    except FileNotFoundError:
+        raise ResultsError(
+            f"results file not found: {path}; run `lsp sweep` (or `lsp sweep --collect-only`) first"
+        ) from None
+    except OSError as error:
+        raise ResultsError(f"cannot read {path}: {error}") from None
+    with handle:
+        try:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            if not header:
+                raise ResultsError(f"{path} is empty; {expected}")
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ResultsError(f"{path} has no column(s) {', '.join(missing)}; {expected}")
+            curves: Curves = {}
+            tasks: dict[str, None] = {}
+            methods: dict[str, None] = {}
+            for line, row in enumerate(reader, start=2):
+                values = {}
+                for name in ("seed", "step", column):
+                    text = row.get(name)
+                    try:
+                        values[name] = float(text)  # type: ignore[arg-type]
+                    except (TypeError, ValueError):
+                        raise ResultsError(f"{path}, line {line}: {name} is {text!r}, not a number") from None
+                    if not math.isfinite(values[name]):
+                        raise ResultsError(f"{path}, line {line}: {name} is {text!r}, not a finite number")
+                for name in ("seed", "step"):
+                    if values[name] != int(values[name]):
+                        raise ResultsError(f"{path}, line {line}: {name} is {row[name]!r}, not an integer")
+                task, method = row["task"], row["method"]
+                if not task or not method:
+                    raise ResultsError(f"{path}, line {line}: empty task or method")
+                tasks.setdefault(task)
+                methods.setdefault(method)
+                series = curves.setdefault((task, method), {}).setdefault(int(values["seed"]), {})
+                step = int(values["step"])
+                if step in series:
+                    raise ResultsError(
+                        f"{path}, line {line}: a second row for {task} / {method} / seed {int(values['seed'])} "
+                        f"at step {step}; each (run, evaluation) must appear once"
+                    )
+                series[step] = values[column]
+        except csv.Error as error:
+            raise ResultsError(f"{path} is not a readable CSV ({error}); {expected}") from None
+        except UnicodeDecodeError:
+            raise ResultsError(f"{path} is not a text CSV; {expected}") from None
+    if not curves:
+        raise ResultsError(f"{path} has a header but no rows; {expected}")
+    return curves, list(tasks), list(methods)
+
+
+def _common_steps(series: list[dict[int, float]]) -> list[int]:
+    common = set(series[0])
+    for s in series[1:]:
+        common &= set(s)
+    return sorted(common)
+
+
+def mean_curve(by_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, mean, std) over seeds, on the steps every seed reached."""
+    steps = _common_steps(list(by_seed.values()))
+    values = np.array([[by_seed[s][t] for t in steps] for s in sorted(by_seed)], dtype=float)
+    values = values.reshape(len(by_seed), len(steps))
+    return np.array(steps), values.mean(axis=0), values.std(axis=0)
+
+
+def final_returns(
+    curves: Curves, tasks: list[str], methods: list[str]
+) -> dict[str, tuple[int | None, dict[str, tuple[float, float, int]]]]:
+    """task -> (last common step or None, method -> (mean, std, n seeds) at that step)."""
+    table = {}
+    for task in tasks:
+        series = [s for (t, _), by_seed in curves.items() if t == task for s in by_seed.values()]
+        steps = _common_steps(series)
+        if not steps:
+            table[task] = (None, {})
+            continue
+        last = steps[-1]
+        cells = {}
+        for method in methods:
+            by_seed = curves.get((task, method))
+            if by_seed:
+                values = np.array([by_seed[s][last] for s in sorted(by_seed)], dtype=float)
+                cells[method] = (float(values.mean()), float(values.std()), len(values))
+        table[task] = (last, cells)
+    return table
+
+
+def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str], metric: Metric = "stochastic") -> str:
+    table = final_returns(curves, tasks, methods)
+    header = ["method"] + [f"{task} @ {table[task][0]} steps" if table[task][0] is not None else task for task in tasks]
+    lines = [
+        f"Final return ({metric} policy): mean ± std over seeds (n seeds) "
+        "at the last step every run of the task reached.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for method in methods:
+        cells = [method]
+        for task in tasks:
+            cell = table[task][1].get(method)
+            cells.append(f"{cell[0]:.1f} ± {cell[1]:.1f} (n={cell[2]})" if cell else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    no_common = [task for task in tasks if table[task][0] is None]
+    if no_common:
+        lines += [
+            "",
+            f"No step was reached by every run of: {', '.join(no_common)} (runs with different evaluation steps?).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning_curves(
+    curves: Curves, tasks: list[str], methods: list[str], path: str | os.PathLike, metric: Metric = "stochastic"
+) -> Path:
+    """One panel per task, mean +- std over seeds per method; saved to ``path`` (format from its suffix)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ResultsError(
+            "the figure needs matplotlib: pip install 'latent-space-policies[plot]' "
+            "(or pass --no-make-figure for the table only)"
+        ) from None
+    columns = min(3, len(tasks))
+    rows = math.ceil(len(tasks) / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.3 * rows + 0.6), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    colors = {method: f"C{k % 10}" for k, method in enumerate(methods)}
+    for k, task in enumerate(tasks):
+        ax = axes[k // columns][k % columns]
+        for method in methods:
+            by_seed = curves.get((task, method))
+            if not by_seed:
+                continue
+            steps, mean, std = mean_curve(by_seed)
+            if len(steps) == 0:
+                continue
+            ax.plot(steps, mean, color=colors[method], label=method, linewidth=1.5)
+            ax.fill_between(steps, mean - std, mean + std, color=colors[method], alpha=0.2, linewidth=0)
+        ax.set_title(task)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"average return ({metric})")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.grid(alpha=0.3)
+    for k in range(len(tasks), rows * columns):
+        axes[k // columns][k % columns].set_visible(False)
+    handles = [h for ax in axes.flat for h in ax.get_lines()]
+    labels, unique = [], []
+    for handle in handles:
+        if handle.get_label() not in labels:
+            labels.append(handle.get_label())
+            unique.append(handle)
+    figure.legend(unique, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    figure.savefig(tmp, dpi=150)
+    os.replace(tmp, path)
+    return path
+
+
+def report(
+    results: str | os.PathLike,
+    *,
+    figure: str | os.PathLike | None = None,
+    table: str | os.PathLike | None = None,
+    metric: Metric = "stochastic",
+    make_figure: bool = True,
+) -> tuple[Path | None, Path, str]:
+    """Write the figure and the Markdown table next to ``results`` (or where asked)."""
+    results = Path(results)
+    curves, tasks, methods = read_results(results, metric)
+    figure_path = Path(figure) if figure else results.with_name("learning_curves.png")
+    table_path = Path(table) if table else results.with_name("final_returns.md")
+    plotted = plot_learning_curves(curves, tasks, methods, figure_path, metric) if make_figure else None
+    markdown = final_returns_markdown(curves, tasks, methods, metric)
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(markdown)
+    os.replace(tmp, table_path)
+    return plotted, table_path, markdown

@@ -1,0 +1,364 @@
+"""`lsp sweep` (grid, kill and restart, Ray backend, SB3 peers), `lsp plot` and the results CSV."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tyro
+
+from latent_space_policies.cli import main
+from latent_space_policies.sweep import METHODS, SweepConfig, load_sweep_file, plan, run_sweep
+from latent_space_policies.training import EVAL_FIELDS, TrainConfig
+
+TASKS = ("Pendulum-v1", "MountainCarContinuous-v0")
+BUDGETS = {"Pendulum-v1": 300, "MountainCarContinuous-v0": 400}
+TINY_TRAIN = """
+[train]
+learning_starts = 100
+batch_size = 32
+embedding_hidden = [32, 32]
+tensorboard = false
+"""
+
+
+def grid_file(tmp_path: Path, **keys) -> Path:
+    values = dict(
+        tasks=list(TASKS),
+        methods=["sac-lsp", "sac"],
+        seeds=[0, 1],
+        output_dir=str(tmp_path / "out"),
+        eval_every=100,
+        eval_episodes=1,
+        checkpoint_every=100,
+        max_episode_steps=100,
+    )
+    values.update(keys)
+    lines = [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    lines += ["[steps]"] + [f'"{task}" = {steps}' for task, steps in BUDGETS.items()]
+    path = tmp_path / "grid.toml"
+    path.write_text("\n".join(lines) + "\n" + TINY_TRAIN)
+    return path
+
+
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory):
+    """One JAX compilation cache for the whole file: each network shape compiles once."""
+    return tmp_path_factory.mktemp("jax_cache")
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(monkeypatch, jax_cache):
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(jax_cache))
+
+
+def events(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / "sweep_log.jsonl").read_text().splitlines()]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def final_step(run_dir: Path) -> int | None:
+    from latent_space_policies.checkpoint import load_checkpoint
+
+    if not (run_dir / "policy.lsp").exists():
+        return None
+    return int(load_checkpoint(run_dir / "policy.lsp", sections=())[1]["step"])
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    from latent_space_policies.checkpoint import load_checkpoint
+
+    if not (run_dir / "checkpoints" / "latest.lsp").exists():
+        return None
+    return int(load_checkpoint(run_dir / "checkpoints" / "latest.lsp", sections=())[1]["step"])
+
+
+def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_path):
+    grid = grid_file(tmp_path)
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "latent_space_policies.cli", "sweep", str(grid), "--jobs", "1"]
+    with open(tmp_path / "sweep.out", "w") as out:
+        sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    run_dirs = [output / f"{t}__{m}__{s}" for t in TASKS for m in ("sac-lsp", "sac") for s in (0, 1)]
+    # Wait for a moment when one run has finished and another has a checkpoint but is not done;
+    # freeze the whole process group to look at it, then kill it (or let it go on and look again).
+    deadline = time.time() + 400
+    while True:
+        log = tmp_path / "sweep.out"
+        assert sweep.poll() is None, "the sweep ended before it could be killed:\n" + log.read_text()
+        assert time.time() < deadline, "no run got a checkpoint in time:\n" + log.read_text()
+        if any((d / "policy.lsp").exists() for d in run_dirs) and any(
+            (d / "checkpoints" / "latest.lsp").exists() and not (d / "policy.lsp").exists() for d in run_dirs
+        ):
+            os.killpg(sweep.pid, signal.SIGSTOP)
+            finished = {d.name: (d / "policy.lsp").stat().st_mtime_ns for d in run_dirs if (d / "policy.lsp").exists()}
+            partial = {
+                d.name: checkpoint_step(d)
+                for d in run_dirs
+                if (d / "checkpoints" / "latest.lsp").exists() and d.name not in finished
+            }
+            if finished and partial:
+                os.killpg(sweep.pid, signal.SIGKILL)
+                sweep.wait()
+                break
+            os.killpg(sweep.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    (name, resume_step), = partial.items()
+    kept_rows = [r for r in read_csv(output / name / "eval.csv") if int(r["step"]) <= resume_step]
+    untouched = [d.name for d in run_dirs if not (d / "run.log").exists()]
+    assert untouched, "with --jobs 1 some runs must not have started yet"
+    before = len(events(output))
+
+    assert main(["sweep", str(grid), "--jobs", "1"]) == 0
+
+    after = events(output)[before:]
+    by_run = {d.name: [e["event"] for e in after if e["run"] == d.name] for d in run_dirs}
+    for run in finished:  # skipped, not redone
+        assert by_run[run] == ["skip"]
+        assert (output / run / "policy.lsp").stat().st_mtime_ns == finished[run]
+    assert by_run[name] == ["resume", "finished"]
+    assert "--resume" in (output / name / "run.log").read_text()
+    for run in untouched:
+        assert by_run[run] == ["start", "finished"]
+    # The resumed run kept its evaluations up to the checkpoint and did not repeat any.
+    rows = read_csv(output / name / "eval.csv")
+    assert rows[: len(kept_rows)] == kept_rows
+    for d in run_dirs:
+        task = d.name.split("__")[0]
+        assert final_step(d) == BUDGETS[task]
+        steps = [int(r["step"]) for r in read_csv(d / "eval.csv")]
+        assert steps == list(range(100, BUDGETS[task] + 1, 100))
+    # Method names became the right `lsp train` settings.
+    for d in run_dirs:
+        config = json.loads((d / "config.json").read_text())
+        assert config["policy"] == ("lsp" if "__sac-lsp__" in d.name else "gaussian")
+        assert config["embedding_hidden"] == [32, 32] and config["env_id"] == d.name.split("__")[0]
+
+    # One tidy row per (run, evaluation), equal to the runs' own eval.csv rows.
+    results = read_csv(output / "results.csv")
+    expected = {
+        (t, m, str(s), str(step))
+        for t in TASKS
+        for m in ("sac-lsp", "sac")
+        for s in (0, 1)
+        for step in range(100, BUDGETS[t] + 1, 100)
+    }
+    keys = [(r["task"], r["method"], r["seed"], r["step"]) for r in results]
+    assert len(keys) == len(set(keys)) == len(expected) and set(keys) == expected
+    assert list(results[0])[:3] == ["task", "method", "seed"] and set(EVAL_FIELDS) <= set(results[0])
+    for r in results:
+        own = {row["step"]: row for row in read_csv(output / f"{r['task']}__{r['method']}__{r['seed']}" / "eval.csv")}
+        assert {k: r[k] for k in EVAL_FIELDS} == {k: own[r["step"]][k] for k in EVAL_FIELDS}
+
+    # A third run does nothing; --collect-only rebuilds the same CSV.
+    text = (output / "results.csv").read_text()
+    (output / "results.csv").unlink()
+    assert main(["sweep", "--collect-only", "--output-dir", str(output)]) == 0
+    assert (output / "results.csv").read_text() == text
+    before = len(events(output))
+    assert main(["sweep", str(grid)]) == 0
+    assert {e["event"] for e in events(output)[before:]} == {"skip"}
+
+
+def test_ray_backend_runs_a_grid(tmp_path):
+    ray = pytest.importorskip("ray")
+    config = load_sweep_file(grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["sac"]))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = run_sweep(config, backend="ray")
+    finally:
+        ray.shutdown()
+    assert sorted(result.finished) == ["Pendulum-v1__sac__0", "Pendulum-v1__sac__1"] and not result.failed
+    rows = read_csv(result.results_csv)
+    assert sorted((r["seed"], r["step"]) for r in rows) == [(s, str(t)) for s in "01" for t in (100, 200, 300)]
+    assert [e["backend"] for e in events(tmp_path / "out") if e["event"] == "start"] == ["ray", "ray"]
+
+
+def test_ray_backend_without_ray_says_how_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["sac"], seeds=[0])
+    assert main(["sweep", str(grid), "--backend", "ray"]) == 2
+    assert "pip install 'latent-space-policies[ray]'" in capsys.readouterr().err
+
+
+def test_sb3_peers_run_through_the_sweep_and_resume(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["td3", "ppo-small"], seeds=[0])
+    grid.write_text(
+        grid.read_text()
+        + '\n[peer]\nlearning_starts = 100\n[method.ppo-small]\nbase = "ppo"\nn_steps = 64\nbatch_size = 32\n'
+    )
+    output = tmp_path / "out"
+    assert main(["sweep", str(grid)]) == 0
+    for method in ("td3", "ppo-small"):
+        run = output / f"Pendulum-v1__{method}__0"
+        rows = read_csv(run / "eval.csv")
+        assert list(rows[0]) == EVAL_FIELDS
+        assert [int(r["step"]) for r in rows] == [100, 200, 300]
+        for r in rows:
+            for mode in ("stochastic", "deterministic"):  # 100 Pendulum steps, each rewarded in [-16.3, 0]
+                assert -1700 < float(r[f"return_{mode}_mean"]) <= 0
+            assert float(r["length_deterministic_mean"]) == 100
+        assert json.loads((run / "done.json").read_text())["steps"] == 300
+        assert (run / "policy.zip").exists()
+        settings = json.loads((run / "config.json").read_text())["settings"]
+        if method == "td3":  # deterministic only: both columns hold the deterministic return
+            assert all(r["return_stochastic_mean"] == r["return_deterministic_mean"] for r in rows)
+            assert settings["net_arch"] == [128, 128] and settings["learning_starts"] == 100
+        else:
+            assert settings["algo"] == "ppo" and settings["n_steps"] == 64 and settings["batch_size"] == 32
+            assert any(r["return_stochastic_mean"] != r["return_deterministic_mean"] for r in rows)
+    # A larger budget continues the td3 run from its checkpoint and keeps its first evaluations.
+    td3 = output / "Pendulum-v1__td3__0"
+    first = read_csv(td3 / "eval.csv")
+    before = len(events(output))
+    assert main(["sweep", str(grid), "--methods", "td3", "--steps", "400"]) == 0
+    assert [e["event"] for e in events(output)[before:]] == ["resume", "finished"]
+    rows = read_csv(td3 / "eval.csv")
+    assert rows[:3] == first and [int(r["step"]) for r in rows] == [100, 200, 300, 400]
+    assert json.loads((td3 / "done.json").read_text())["steps"] == 400
+    assert "resuming td3 from step 300" in (td3 / "run.log").read_text()
+
+
+def test_peers_without_stable_baselines3_say_how_to_install(tmp_path, monkeypatch, capsys):
+    from latent_space_policies.peers import PeerConfig, PeerError, train_peer
+
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # import -> ImportError
+    with pytest.raises(PeerError, match=r"pip install torch==2.13.0 && pip install 'latent-space-policies\[peers\]'"):
+        train_peer(PeerConfig(algo="td3", run_dir=str(tmp_path / "run"), env_id="Pendulum-v1", total_steps=10))
+    assert main(["sweep", str(grid_file(tmp_path)), "--methods", "sac", "td3"]) == 2
+    assert "methods ['td3'] need Stable-Baselines3" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_methods_become_valid_train_settings():
+    methods = ("sac-lsp", "sac", "sac-gmm", "sql")
+    config = SweepConfig(tasks=("Pendulum-v1",), methods=methods, steps=500, output_dir="x")
+    for run in plan(config):
+        args = run.command(config)
+        assert args[:2] == ["latent_space_policies.cli", "train"]
+        parsed = tyro.cli(TrainConfig, args=args[2:])
+        for key, value in METHODS[run.method.name].settings.items():
+            assert getattr(parsed, key) == value
+        assert (parsed.env_id, parsed.total_steps, parsed.run_name) == ("Pendulum-v1", 500, run.name)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--methods", "nope"], "unknown method(s) 'nope'; known: sac-lsp, sac"),
+        (["--tasks", "NoSuchTask-v0"], "unknown task 'NoSuchTask-v0'"),
+    ],
+)
+def test_unknown_method_or_task_is_a_clear_error(tmp_path, capsys, flags, message):
+    assert main(["sweep", str(grid_file(tmp_path)), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_setting_in_the_grid_file_is_a_clear_error(tmp_path, capsys):
+    grid = grid_file(tmp_path)
+    grid.write_text(grid.read_text() + "no_such_train_setting = 3\n")
+    assert main(["sweep", str(grid)]) == 2
+    assert "no_such_train_setting" in capsys.readouterr().err
+    grid = grid_file(tmp_path)
+    grid.write_text(grid.read_text() + '\n[method.odd]\nbase = "sac"\npolicy = "nonsense"\n')
+    assert main(["sweep", str(grid), "--methods", "odd"]) == 2
+    assert "policy='nonsense'" in capsys.readouterr().err
+
+
+def test_changed_method_settings_are_refused_for_an_existing_run(tmp_path, capsys):
+    grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["mine"], seeds=[0])
+    grid.write_text(grid.read_text() + '\n[method.mine]\nbase = "sac"\nvariant = "paper"\n')
+    run = tmp_path / "out" / "Pendulum-v1__mine__0"
+    run.mkdir(parents=True)
+    (run / "sweep_run.json").write_text(json.dumps({"runner": "lsp", "settings": {"variant": "modern"}}))
+    assert main(["sweep", str(grid)]) == 2
+    assert "was started with other settings" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ lsp plot
+
+FIELDS = ["task", "method", "seed", "step", "return_stochastic_mean", "return_deterministic_mean"]
+HEADER = ",".join(FIELDS) + "\n"
+
+
+def write_results(path: Path, rows: list[tuple]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS)
+        writer.writerows(rows)
+    return path
+
+
+def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rows = []
+    for seed, offset in ((0, 0.0), (1, 10.0)):
+        for step in (100, 200, 300):
+            rows.append(("Hopper-v5", "sac-lsp", seed, step, step + offset, -step))
+            rows.append(("Hopper-v5", "td3", seed, step, 2 * step + offset, 0))
+    rows.append(("Hopper-v5", "td3", 2, 100, 0, 0))  # a third td3 seed that stopped at step 100
+    for seed in (0, 1, 2):
+        rows.append(("Walker2d-v5", "sac-lsp", seed, 50, 3 * seed, 0))
+    results = write_results(tmp_path / "results.csv", rows)
+    assert main(["plot", str(results)]) == 0
+    figure = tmp_path / "learning_curves.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+    table = (tmp_path / "final_returns.md").read_text()
+    assert table in capsys.readouterr().out
+    lines = table.splitlines()
+    assert lines[2] == "| method | Hopper-v5 @ 100 steps | Walker2d-v5 @ 50 steps |"
+    # Hopper's last common step is 100 (td3 seed 2 stopped there): sac-lsp {100, 110}, td3 {200, 210, 0}.
+    assert lines[4] == "| sac-lsp | 105.0 ± 5.0 (n=2) | 3.0 ± 2.4 (n=3) |"
+    assert lines[5] == "| td3 | 136.7 ± 96.7 (n=3) | - |"
+    assert main(["plot", str(results), "--metric", "deterministic", "--table", str(tmp_path / "d.md"),
+                 "--figure", str(tmp_path / "d.pdf")]) == 0  # fmt: skip
+    assert "| sac-lsp | -100.0 ± 0.0 (n=2) |" in (tmp_path / "d.md").read_text()
+    assert (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("task,method,seed,step\nHopper-v5,sac,0,100\n", "has no column(s) return_stochastic_mean"),
+        (HEADER, "has a header but no rows"),
+        (HEADER + "Hopper-v5,sac,0,100,12.5,1\nHopper-v5,sac,0,200,lots,1\n", "line 3: return_stochastic_mean is 'lots'"),
+        (HEADER + "Hopper-v5,sac,0,1e2x,12.5,1\n", "line 2: step is '1e2x'"),
+        (HEADER + "Hopper-v5,sac,0,100,1,1\nHopper-v5,sac,0,100,2,1\n", "a second row for Hopper-v5 / sac / seed 0"),
+        (HEADER + "Hopper-v5,sac,0.5,100,1,1\n", "seed is '0.5', not an integer"),
+    ],
+)
+def test_malformed_results_give_a_one_line_error(tmp_path, capsys, content, message):
+    path = tmp_path / "results.csv"
+    path.write_text(content)
+    assert main(["plot", str(path), "--no-make-figure"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "final_returns.md").exists()
+
+
+def test_without_matplotlib_the_figure_is_a_clear_error_and_the_table_still_works(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import -> ImportError
+    results = write_results(tmp_path / "results.csv", [("Hopper-v5", "sac", 0, 100, 5.0, 1.0)])
+    assert main(["plot", str(results)]) == 2
+    assert "pip install 'latent-space-policies[plot]'" in capsys.readouterr().err
+    assert main(["plot", str(results), "--no-make-figure"]) == 0
+    assert "| sac | 5.0 ± 0.0 (n=1) |" in (tmp_path / "final_returns.md").read_text()
+    assert not (tmp_path / "learning_curves.png").exists()
+
+
+def test_missing_results_file_is_a_clear_error(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nothing.csv")]) == 2
+    assert "results file not found" in capsys.readouterr().err
