@@ -281,6 +281,13 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
         )
         return new_state, metrics
 
+    return SAC(config=config, policy=policy, **jitted_agent_functions(policy, init, update))
+
+
+def jitted_agent_functions(policy: Policy, init: Callable, update: Callable) -> dict[str, Callable]:
+    """The jitted ``init``, ``update``, ``train_step`` and ``explore`` every agent exposes (SAC and
+    SQL alike), built from its ``init(key)`` and one-batch ``update(state, batch)``."""
+
     def update_many(state: TrainState, batches: Batch) -> tuple[TrainState, dict]:
         """``batches`` has a leading axis of gradient steps; one step needs no loop."""
         if batches.reward.shape[0] == 1:
@@ -303,11 +310,9 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
         state, action = explore(state, observation, latent)
         return state, action, metrics
 
-    return SAC(
-        config=config,
-        policy=policy,
-        init=jax.jit(init),
-        update=jax.jit(update_many),
-        train_step=jax.jit(train_step, donate_argnums=(0,)),
-        explore=jax.jit(explore),
-    )
+    return {
+        "init": jax.jit(init),
+        "update": jax.jit(update_many),
+        "train_step": jax.jit(train_step, donate_argnums=(0,)),
+        "explore": jax.jit(explore),
+    }

@@ -43,7 +43,7 @@ import optax
 
 from latent_space_policies.critics import QNetwork
 from latent_space_policies.policies import Policy
-from latent_space_policies.sac import Batch, TrainState
+from latent_space_policies.sac import Batch, TrainState, jitted_agent_functions
 
 Params = Any
 SQUASH_EPS = 1e-6  # the original's EPS in log(1 - a^2 + EPS)
@@ -290,33 +290,4 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
         )
         return new_state, metrics
 
-    def update_many(state: TrainState, batches: Batch) -> tuple[TrainState, dict]:
-        """``batches`` has a leading axis of gradient steps; one step needs no loop."""
-        if batches.reward.shape[0] == 1:
-            return update(state, jax.tree_util.tree_map(lambda x: x[0], batches))
-        state, metrics = jax.lax.scan(update, state, batches)
-        return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
-
-    def explore(state: TrainState, observation: jax.Array, latent: jax.Array | None = None):
-        """Sample an action from the sampler (or, given ``latent``, map that latent)."""
-        key, k_action = jax.random.split(state.key)
-        if latent is None:
-            action, _ = policy.sample(state.policy_params, observation, k_action)
-        else:
-            action, _ = policy.action_from_latent(state.policy_params, observation, latent)
-        return state.replace(key=key), action
-
-    def train_step(state: TrainState, batches: Batch, observation: jax.Array, latent: jax.Array | None = None):
-        """Update on ``batches`` (leading axis: gradient steps), then act on ``observation``."""
-        state, metrics = update_many(state, batches)
-        state, action = explore(state, observation, latent)
-        return state, action, metrics
-
-    return SQL(
-        config=config,
-        policy=policy,
-        init=jax.jit(init),
-        update=jax.jit(update_many),
-        train_step=jax.jit(train_step, donate_argnums=(0,)),
-        explore=jax.jit(explore),
-    )
+    return SQL(config=config, policy=policy, **jitted_agent_functions(policy, init, update))
