@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -102,7 +101,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--freeze", type=int, nargs="+", default=[100_000, 200_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: one per core this process may use)")
     parser.add_argument("--runs", type=Path, default=ROOT / "benchmarks" / "runs")
     parser.add_argument("--collect-only", action="store_true")
     args = parser.parse_args()

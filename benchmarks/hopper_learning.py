@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -74,7 +73,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["lsp-modern", "lsp-paper"], choices=list(METHODS))
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: one per core this process may use)")
     parser.add_argument("--runs", type=Path, default=ROOT / "benchmarks" / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "hopper_learning.csv")
     parser.add_argument("--collect-only", action="store_true")

@@ -458,12 +458,49 @@ def execute(module_args: Sequence[str], env: Mapping[str, str], log_path: str) -
             return proc.wait()
 
 
-def _cores(config: SweepConfig) -> list[int]:
-    if config.cores:
-        return list(config.cores)
+def available_cores() -> list[int]:
+    """The cores this process may run on (``taskset -c 1 lsp ...`` confines its runs to core 1)."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
+
+
+def _cores(config: SweepConfig) -> list[int]:
+    return list(config.cores) if config.cores else available_cores()
+
+
+def run_pinned(
+    jobs: Sequence[tuple[Path, list[str]]], parallel: int | None = None, cores: Sequence[int] | None = None
+) -> list[tuple[Path, int]]:
+    """Run (run folder, command) jobs ``parallel`` at a time (default: one per core), each pinned to
+    its own core of ``cores`` (default: :func:`available_cores`) with single-threaded XLA / BLAS;
+    a job's output is appended to ``<run>.log`` beside its folder. Returns (run, exit status) of
+    each job in the order they ended. The plain runner of the benchmark drivers and of
+    ``lsp experiment``; ``lsp sweep`` adds an event log, signal handling and Ray on top."""
+    cores = list(cores) if cores else available_cores()
+    free = list(range(parallel or len(cores)))
+    pending, running, done = list(jobs), {}, []
+    pin = shutil.which("taskset") is not None
+    while pending or running:
+        while pending and free:
+            run, command = pending.pop(0)
+            slot = free.pop(0)
+            core = cores[slot % len(cores)]
+            run.parent.mkdir(parents=True, exist_ok=True)
+            log = open(run.parent / f"{run.name}.log", "a")
+            env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+            command = ["taskset", "-c", str(core), *command] if pin else list(command)
+            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
+            running[slot] = (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), run, log)
+        time.sleep(1)
+        for slot, (process, run, log) in list(running.items()):
+            if process.poll() is not None:
+                log.close()
+                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {process.returncode}", flush=True)
+                done.append((run, process.returncode))
+                del running[slot]
+                free.append(slot)
+    return done
 
 
 @dataclasses.dataclass

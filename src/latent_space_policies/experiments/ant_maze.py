@@ -28,19 +28,17 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS
 from latent_space_policies.errors import LSPError
+from latent_space_policies.sweep import run_pinned
 
 ARENA = "LSP/AntArena-v0"
 METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion")
 ACTION_REPEAT = 3
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def maze_id(goal: int) -> str:
@@ -65,8 +63,9 @@ class AntMazeArgs:
     """Seeds of the maze runs."""
     pretrain_seed: int = 0
     """Seed of the single locomotion layer every hierarchy and fine-tuned run shares."""
-    jobs: int = max(1, os.cpu_count() or 1)
-    """Runs at a time, each pinned to its own core."""
+    jobs: int | None = None
+    """Runs at a time, each pinned to its own core; default: one per core this process may use
+    (`taskset -c 1 lsp experiment ant-maze ...` keeps every run on core 1)."""
     eval_every: int = 30_000
     """Evaluate every this many env steps (5 episodes per mode)."""
     eval_episodes: int = 5
@@ -92,8 +91,9 @@ class AntMazePicturesArgs:
     """Env steps each fixed latent is held for in the steering picture."""
     video_goal: int | None = None
     """Goal of the video; default: the goal whose hierarchy runs end closest to it."""
-    video_episodes: int = 5
-    """Episodes tried; the video shows the one that ends closest to the goal."""
+    video_episodes: int = 50
+    """Episodes tried (without rendering); the video replays the best: a success if any, else the
+    one that ends closest to the goal."""
     video: bool = True
     """Render the video (needs the 'video' extra and MUJOCO_GL=egl or osmesa)."""
 
@@ -158,39 +158,6 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                     raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
                 runs.append((run, _command(run, steps, command, every, _episode_settings(args)), steps))
     return runs
-
-
-def run_pinned(jobs: Sequence[tuple[Path, list[str]]], parallel: int) -> list[tuple[Path, int]]:
-    """Run (run folder, command) jobs ``parallel`` at a time, each pinned to a core with a
-    single-threaded XLA; output goes to ``<run>.log``. Returns (run, exit code) for each."""
-    pending, running, done = list(jobs), {}, []
-    free = list(range(max(1, parallel)))
-    cores = os.cpu_count() or 1
-    while pending or running:
-        while pending and free:
-            run, command = pending.pop(0)
-            core = free.pop(0)
-            run.parent.mkdir(parents=True, exist_ok=True)
-            log = open(run.parent / f"{run.name}.log", "a")
-            env = dict(os.environ, XLA_FLAGS=SINGLE_THREAD_XLA, PYTHONWARNINGS="ignore")
-            pinned = ["taskset", "-c", str(core % cores), *command] if _has_taskset() else command
-            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
-            running[core] = (subprocess.Popen(pinned, env=env, stdout=log, stderr=subprocess.STDOUT), run, log)
-        time.sleep(1)
-        for core, (process, run, log) in list(running.items()):
-            if process.poll() is not None:
-                log.close()
-                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {process.returncode}", flush=True)
-                done.append((run, process.returncode))
-                del running[core]
-                free.append(core)
-    return done
-
-
-def _has_taskset() -> bool:
-    from shutil import which
-
-    return which("taskset") is not None
 
 
 # --------------------------------------------------------------------------- results
@@ -422,50 +389,51 @@ def steering_figure(
     return stats
 
 
-def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episodes: int = 5, seed: int = 0) -> dict:
-    """Render the best of ``episodes`` stochastic episodes of a maze policy (hierarchy or single
-    level) from a camera above the maze; returns its final distance, success and length."""
+def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episodes: int = 50, seed: int = 0) -> dict:
+    """Film the best of ``episodes`` stochastic episodes of a maze policy (hierarchy or single
+    level) from a camera above the maze. The episodes are first run without rendering; the best one
+    (a success if any, the shortest such; else the one ending closest to the goal) is then replayed,
+    with the same seeds, and rendered. Returns that episode's final distance, success, length and
+    return, plus the success rate and mean final distance over all ``episodes``."""
     import gymnasium as gym
-    import numpy as np
 
     try:
         import imageio.v2 as imageio
     except ImportError:
         raise LSPError("video needs the 'video' extra: pip install 'latent-space-policies[video]'") from None
     from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, load_levels, wrap_levels
-    from latent_space_policies.training import evaluate
+    from latent_space_policies.training import evaluate, make_act_fns
 
     levels, metadata = load_levels(policy_path)
     config = metadata.get("config", {})
-    best = None
-    for episode in range(episodes):
-        env = gym.make(maze_id(goal), render_mode="rgb_array", camera_name="maze_top", width=480, height=360)
-        env = wrap_levels(env, levels[:-1])
+    act_fns = make_act_fns(levels[-1].policy)
+
+    def episode(index: int, frames: list | None) -> dict:
+        render = {"render_mode": "rgb_array", "camera_name": "maze_top", "width": 480, "height": 360}
+        env = wrap_levels(gym.make(maze_id(goal), **(render if frames is not None else {})), levels[:-1])
         if config.get("observation", "all") != "all":
             env = ObservationSlice(env, ObservationMap.parse(config["observation"]))
-        frames: list = []
         infos: list = []
         [(total, length)] = evaluate(
-            levels[-1].policy,
-            levels[-1].params,
-            env,
-            episodes=1,
-            deterministic=False,
-            seed=seed,
-            round_index=episode,
-            frames=frames,
-            final_infos=infos,
+            levels[-1].policy, levels[-1].params, env, episodes=1, deterministic=False, seed=seed,
+            round_index=index, act_fns=act_fns, frames=frames, final_infos=infos,
             latent_per_episode=bool(config.get("latent_per_episode", False)),
-        )
+        )  # fmt: skip
         env.close()
-        result = {"distance": float(infos[0]["distance_to_goal"]), "success": bool(infos[0]["is_success"]),
-                  "length": length, "return": total, "episode": episode}  # fmt: skip
-        if best is None or result["distance"] < best[0]["distance"]:
-            best = (result, frames)
-    result, frames = best
+        return {"distance": float(infos[0]["distance_to_goal"]), "success": bool(infos[0]["is_success"]),
+                "length": length, "return": total, "episode": index}  # fmt: skip
+
+    results = [episode(index, None) for index in range(episodes)]
+    best = min(results, key=lambda r: (not r["success"], r["length"] if r["success"] else r["distance"]))
+    frames: list = []
+    replay = episode(best["episode"], frames)
+    if abs(replay["distance"] - best["distance"]) > 1e-3:
+        raise LSPError(f"the rendered replay of episode {best['episode']} ended elsewhere than its scan")
     Path(video_path).parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(str(video_path), frames[::2], fps=30, macro_block_size=1)
-    return result
+    summary = {"episodes": episodes, "success_rate": sum(r["success"] for r in results) / episodes,
+               "mean_distance": sum(r["distance"] for r in results) / episodes}  # fmt: skip
+    return {**replay, **summary}
 
 
 def pictures(args: AntMazePicturesArgs) -> dict:
