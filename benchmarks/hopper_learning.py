@@ -54,11 +54,14 @@ def collect(runs: Path, methods: list[str], seeds: list[int], out: Path, report_
                     for row in csv.DictReader(handle):
                         rows.append({"method": method, "seed": seed, **row})
     out.parent.mkdir(parents=True, exist_ok=True)
-    if rows:
-        with open(out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, list(rows[0]))
+    if rows:  # runs of newer code log more columns (e.g. the maze's final distance): keep them all
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        tmp = out.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
+        tmp.replace(out)
     print(f"\n{'method':<18}" + "".join(f"{s // 1000:>6}k stoch (n)    " for s in report_steps))
     for method in methods:
         line = f"{method:<18}"
