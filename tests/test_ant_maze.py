@@ -240,3 +240,23 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
     assert info["distance_to_goal"] == pytest.approx(np.linalg.norm(observation[:2] - observation[2:4]))
     _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
     assert reward == 0.0 and not terminated and not info["is_success"]
+
+
+def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):
+    from latent_space_policies.experiments.ant_maze import _video_rank
+
+    def fake_run(name, distances, last_eval):
+        run = tmp_path / name
+        run.mkdir()
+        rows = "".join(f"{i},{i},0,10,{d}\n" for i, d in enumerate(distances))
+        (run / "episodes.csv").write_text("step,episode,return,length,final_distance\n" + rows)
+        (run / "eval.csv").write_text(f"step,final_distance_stochastic_mean\n10,{last_eval}\n")
+        return run
+
+    # 150 episodes: only the last 100 count; "late" reaches the goal (<= 2) twice there.
+    early = fake_run("goal0__hierarchy__0", [1.0] * 50 + [5.0] * 100, 3.0)
+    late = fake_run("goal0__hierarchy__1", [5.0] * 148 + [1.9, 0.5], 6.0)
+    never = fake_run("goal1__hierarchy-paper__0", [4.0] * 150, 2.5)
+    assert _video_rank(early) == (0, 3.0) and _video_rank(late) == (-2, 6.0)
+    assert min((_video_rank(r), r.name) for r in (early, late, never))[1] == late.name
+    assert min((_video_rank(r), r.name) for r in (early, never))[1] == never.name  # then by distance

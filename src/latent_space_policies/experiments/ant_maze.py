@@ -436,6 +436,20 @@ def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episo
     return {**replay, **summary}
 
 
+def _video_rank(run: Path) -> tuple[int, float]:
+    """Sort key of a hierarchy run for the video: most goals reached in its last 100 training
+    episodes first, then the smallest final distance at its last evaluation."""
+    from latent_space_policies.envs.ant import GOAL_RADIUS
+
+    with open(run / "episodes.csv") as handle:
+        episodes = list(csv.DictReader(handle))[-100:]
+    reached = sum(float(row.get("final_distance") or "inf") <= GOAL_RADIUS for row in episodes)
+    with open(run / "eval.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    distance = float(rows[-1]["final_distance_stochastic_mean"] or "inf") if rows else float("inf")
+    return -reached, distance
+
+
 def pictures(args: AntMazePicturesArgs) -> dict:
     """The steering picture (``steering.png`` + ``steering.json``) and the video (``maze.mp4``)."""
     import json
@@ -449,17 +463,14 @@ def pictures(args: AntMazePicturesArgs) -> dict:
     (out / "steering.json").write_text(json.dumps(stats, indent=2) + "\n")
     made["steering"] = f"{out / 'steering.png'} {json.dumps(stats)}"
     candidates = []
-    for run in sorted(out.glob("goal*__hierarchy__*")) if args.video else []:
+    for run in sorted(out.glob("goal*__hierarchy*__*")) if args.video else []:
         goal = int(run.name.split("__")[0].removeprefix("goal"))
-        if (run / "policy.lsp").exists() and (args.video_goal is None or goal == args.video_goal):
-            with open(run / "eval.csv") as handle:
-                rows = list(csv.DictReader(handle))
-            distance = float(rows[-1]["final_distance_stochastic_mean"] or "inf") if rows else float("inf")
-            candidates.append((distance, goal, run))
+        if run.is_dir() and (run / "policy.lsp").exists() and (args.video_goal is None or goal == args.video_goal):
+            candidates.append((*_video_rank(run), goal, run))
     if not candidates:
         made["video"] = "none: no finished hierarchy run" if args.video else "not asked for"
         return made
-    distance, goal, run = min(candidates)
+    *_, goal, run = min(candidates)
     result = maze_video(run / "policy.lsp", goal, out / "maze.mp4", episodes=args.video_episodes)
     made["video"] = f"{out / 'maze.mp4'} from {run.name}: {json.dumps(result)}"
     return made
