@@ -29,4 +29,7 @@ else
 fi
 lsp experiment ant-maze-pictures --output-dir "$OUT"
 mkdir -p results
-cp "$OUT/ant_maze.csv" "$OUT/ant_maze.png" "$OUT/steering.png" "$OUT/steering.json" results/
+cp "$OUT/ant_maze.csv" "$OUT/ant_maze.png" results/
+cp "$OUT/steering.png" results/ant_maze_steering.png
+cp "$OUT/steering.json" results/ant_maze_steering.json
+cp "$OUT/maze.mp4" results/ant_maze_video.mp4
