@@ -309,6 +309,7 @@ def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
             rows.append(("Hopper-v5", "sac-lsp", seed, step, step + offset, -step))
             rows.append(("Hopper-v5", "td3", seed, step, 2 * step + offset, 0))
     rows.append(("Hopper-v5", "td3", 2, 100, 0, 0))  # a third td3 seed that stopped at step 100
+    rows.append(("Hopper-v5", "sql", 0, 100, 7, 0))  # a method none of whose runs reached 300 yet
     for seed in (0, 1, 2):
         rows.append(("Walker2d-v5", "sac-lsp", seed, 50, 3 * seed, 0))
     results = write_results(tmp_path / "results.csv", rows)
@@ -318,13 +319,14 @@ def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
     table = (tmp_path / "final_returns.md").read_text()
     assert table in capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[2] == "| method | Hopper-v5 @ 100 steps | Walker2d-v5 @ 50 steps |"
-    # Hopper's last common step is 100 (td3 seed 2 stopped there): sac-lsp {100, 110}, td3 {200, 210, 0}.
-    assert lines[4] == "| sac-lsp | 105.0 ± 5.0 (n=2) | 3.0 ± 2.4 (n=3) |"
-    assert lines[5] == "| td3 | 136.7 ± 96.7 (n=3) | - |"
+    assert lines[2] == "| method | Hopper-v5 @ 300 steps | Walker2d-v5 @ 50 steps |"
+    # At Hopper's last step, 300: sac-lsp {300, 310}; td3 {600, 610}, its seed 2 still at step 100.
+    assert lines[4] == "| sac-lsp | 305.0 ± 5.0 (n=2) | 3.0 ± 2.4 (n=3) |"
+    assert lines[5] == "| td3 | 605.0 ± 5.0 (n=2 of 3) | - |"
+    assert lines[6] == "| sql | - (running: 100 steps) | - |"
     assert main(["plot", str(results), "--metric", "deterministic", "--table", str(tmp_path / "d.md"),
                  "--figure", str(tmp_path / "d.pdf")]) == 0  # fmt: skip
-    assert "| sac-lsp | -100.0 ± 0.0 (n=2) |" in (tmp_path / "d.md").read_text()
+    assert "| sac-lsp | -300.0 ± 0.0 (n=2) |" in (tmp_path / "d.md").read_text()
     assert (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 

@@ -114,48 +114,53 @@ def mean_curve(by_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.nda
 
 def final_returns(
     curves: Curves, tasks: list[str], methods: list[str]
-) -> dict[str, tuple[int | None, dict[str, tuple[float, float, int]]]]:
-    """task -> (last common step or None, method -> (mean, std, n seeds) at that step)."""
+) -> dict[str, tuple[int | None, dict[str, tuple[float, float, int, int, int]]]]:
+    """task -> (its final step, method -> (mean, std, n, seeds, furthest step)).
+
+    A task's final step is the last step any of its runs reached (its budget, once a run has
+    finished). Each method's mean and std are over the n of its seeds that reached that step (NaN
+    when none did); ``seeds`` is how many it has in all and ``furthest`` how far its runs got."""
     table = {}
     for task in tasks:
-        series = [s for (t, _), by_seed in curves.items() if t == task for s in by_seed.values()]
-        steps = _common_steps(series)
-        if not steps:
+        reached = [max(by_seed_steps) for (t, _), by_seed in curves.items() if t == task
+                   for by_seed_steps in by_seed.values() if by_seed_steps]  # fmt: skip
+        if not reached:
             table[task] = (None, {})
             continue
-        last = steps[-1]
+        last = max(reached)
         cells = {}
         for method in methods:
             by_seed = curves.get((task, method))
             if by_seed:
-                values = np.array([by_seed[s][last] for s in sorted(by_seed)], dtype=float)
-                cells[method] = (float(values.mean()), float(values.std()), len(values))
+                values = np.array([series[last] for series in by_seed.values() if last in series], dtype=float)
+                mean, std = (float(values.mean()), float(values.std())) if len(values) else (np.nan, np.nan)
+                furthest = max(max(series) for series in by_seed.values() if series)
+                cells[method] = (mean, std, len(values), len(by_seed), furthest)
         table[task] = (last, cells)
     return table
+
+
+def _cell(cell: tuple[float, float, int, int, int] | None) -> str:
+    if cell is None:
+        return "-"
+    mean, std, n, seeds, furthest = cell
+    if n == 0:
+        return f"- (running: {furthest} steps)"
+    return f"{mean:.1f} ± {std:.1f} (n={n})" if n == seeds else f"{mean:.1f} ± {std:.1f} (n={n} of {seeds})"
 
 
 def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str], metric: Metric = "stochastic") -> str:
     table = final_returns(curves, tasks, methods)
     header = ["method"] + [f"{task} @ {table[task][0]} steps" if table[task][0] is not None else task for task in tasks]
     lines = [
-        f"Final return ({metric} policy): mean ± std over seeds (n seeds) "
-        "at the last step every run of the task reached.",
+        f"Final return ({metric} policy): mean ± std over the seeds (n) that reached the task's last "
+        "step; 'n=2 of 3': one seed is still short of it; 'running': no seed is there yet.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
     for method in methods:
-        cells = [method]
-        for task in tasks:
-            cell = table[task][1].get(method)
-            cells.append(f"{cell[0]:.1f} ± {cell[1]:.1f} (n={cell[2]})" if cell else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    no_common = [task for task in tasks if table[task][0] is None]
-    if no_common:
-        lines += [
-            "",
-            f"No step was reached by every run of: {', '.join(no_common)} (runs with different evaluation steps?).",
-        ]
+        lines.append("| " + " | ".join([method] + [_cell(table[task][1].get(method)) for task in tasks]) + " |")
     return "\n".join(lines) + "\n"
 
 
