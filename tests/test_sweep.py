@@ -364,3 +364,13 @@ def test_without_matplotlib_the_figure_is_a_clear_error_and_the_table_still_work
 def test_missing_results_file_is_a_clear_error(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nothing.csv")]) == 2
     assert "results file not found" in capsys.readouterr().err
+
+
+def test_curves_leave_out_a_seed_still_running_instead_of_cutting_every_curve_short():
+    from latent_space_policies.report import mean_curve
+
+    steps, mean, std = mean_curve({0: {1: 1.0, 2: 2.0}, 1: {1: 3.0, 2: 4.0}, 2: {1: 10.0}})
+    assert steps.tolist() == [1, 2] and mean.tolist() == [2.0, 3.0] and std.tolist() == [1.0, 1.0]
+    steps, mean, _ = mean_curve({0: {1: 1.0, 2: 2.0, 3: 5.0}, 1: {2: 4.0, 3: 7.0}})  # different first steps
+    assert steps.tolist() == [2, 3] and mean.tolist() == [3.0, 6.0]
+    assert mean_curve({0: {}})[0].size == 0

@@ -105,7 +105,12 @@ def _common_steps(series: list[dict[int, float]]) -> list[int]:
 
 
 def mean_curve(by_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(steps, mean, std) over seeds, on the steps every seed reached."""
+    """(steps, mean, std) over the seeds that got furthest, on the steps all of them reached: a
+    seed still running is left out rather than cutting every seed's curve short (as in the table)."""
+    furthest = max((max(series) for series in by_seed.values() if series), default=None)
+    if furthest is None:
+        return np.array([]), np.array([]), np.array([])
+    by_seed = {seed: series for seed, series in by_seed.items() if series and max(series) == furthest}
     steps = _common_steps(list(by_seed.values()))
     values = np.array([[by_seed[s][t] for t in steps] for s in sorted(by_seed)], dtype=float)
     values = values.reshape(len(by_seed), len(steps))
