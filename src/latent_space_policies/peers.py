@@ -41,7 +41,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -304,29 +303,6 @@ def evaluate_model(model, env, normalizer, *, seed: int, round_index: int, episo
     return float(returns.mean()), float(returns.std()), float(np.mean([n for _, n in results]))
 
 
-class _StopFlag:
-    """Ctrl-C (SIGINT) or SIGTERM asks training to stop at the end of the current step with a checkpoint."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-
-
 @dataclasses.dataclass
 class PeerResult:
     run_dir: Path
@@ -488,7 +464,9 @@ def train_peer(config: PeerConfig) -> PeerResult:
 
     on_policy = config.algo == "ppo"
 
-    with _StopFlag() as stop:
+    from latent_space_policies.training import StopFlag
+
+    with StopFlag((signal.SIGINT, signal.SIGTERM)) as stop:  # SIGTERM: what lsp sweep and Ray send
 
         class Hooks(BaseCallback):
             """After every env step: evaluation, checkpoints, the step budget and Ctrl-C."""

@@ -385,17 +385,20 @@ EVAL_FIELDS = [
 EPISODE_FIELDS = ["step", "episode", "return", "length", "final_distance"]
 
 
-class _StopFlag:
-    """First Ctrl-C asks the loop to stop at the end of the current step; a second one kills."""
+class StopFlag:
+    """The first of ``signals`` (default: Ctrl-C) asks the loop to stop at the end of the current
+    step with a checkpoint; a second one raises KeyboardInterrupt. Handlers are installed only in
+    the main thread and restored on exit."""
 
-    def __init__(self):
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT,)):
         self.requested = False
-        self._previous = None
+        self._signals = signals
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
+            for signum in self._signals:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -404,8 +407,8 @@ class _StopFlag:
         self.requested = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 class Trainer:
@@ -624,7 +627,7 @@ class Trainer:
         updates_enabled = False
         sps_time, sps_step = time.time(), self.step
         try:
-            with _StopFlag() as stop:
+            with StopFlag() as stop:
                 while self.step < self.total_steps:
                     next_observation, reward, terminated, truncated, info = self.env.step(action)
                     self.replay.add(observation, action, reward, next_observation, terminated, truncated)
