@@ -20,3 +20,20 @@ def randomize(params, key, scale=0.5):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pendulum_config(tmp_path, **settings):
+    """The learning tests' Pendulum-v1 run: 8,000 steps, one 5-episode evaluation at the end."""
+    from latent_space_policies.training import TrainConfig
+
+    return TrainConfig(
+        env_id="Pendulum-v1",
+        total_steps=8000,
+        max_episode_steps=None,  # Pendulum's own 200-step limit
+        eval_every=8000,
+        eval_episodes=5,
+        output_dir=str(tmp_path),
+        progress=False,
+        tensorboard=False,
+        **settings,
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.stats
-from conftest import randomize
+from conftest import pendulum_config, randomize
 
 from latent_space_policies.critics import QNetwork
 from latent_space_policies.loading import load_policy
@@ -453,20 +453,6 @@ def test_sql_run_resumes_exactly(tmp_path):
 # A uniformly random policy scores about -1200 to -1500 on Pendulum-v1. Each check trains with the
 # agent's defaults for 8000 steps (Pendulum's own 200-step episodes) and evaluates the stochastic
 # policy once, on 5 episodes, at the end; the threshold -400 is the one tests/test_learning.py uses.
-
-
-def pendulum_config(tmp_path, **settings) -> TrainConfig:
-    return TrainConfig(
-        env_id="Pendulum-v1",
-        total_steps=8000,
-        max_episode_steps=None,  # Pendulum's own 200-step limit
-        eval_every=8000,
-        eval_episodes=5,
-        output_dir=str(tmp_path),
-        progress=False,
-        tensorboard=False,
-        **settings,
-    )
 
 
 @pytest.mark.slow

@@ -6,21 +6,14 @@ A uniformly random policy scores about -1200 to -1500 here. Measured with these 
 
 import pytest
 
-from latent_space_policies.training import TrainConfig, train
+from conftest import pendulum_config
+
+from latent_space_policies.training import train
 
 
 @pytest.mark.slow
 def test_lsp_learns_pendulum(tmp_path):
-    config = TrainConfig(
-        env_id="Pendulum-v1",
-        total_steps=8000,
-        max_episode_steps=None,  # Pendulum's own 200-step limit
-        eval_every=8000,
-        eval_episodes=5,
-        output_dir=str(tmp_path),
-        progress=False,
-        tensorboard=False,
-    )
+    config = pendulum_config(tmp_path)
     result = train(config)
     final = result.evaluations[-1]
     assert final["step"] == 8000
