@@ -374,3 +374,40 @@ def test_curves_leave_out_a_seed_still_running_instead_of_cutting_every_curve_sh
     steps, mean, _ = mean_curve({0: {1: 1.0, 2: 2.0, 3: 5.0}, 1: {2: 4.0, 3: 7.0}})  # different first steps
     assert steps.tolist() == [2, 3] and mean.tolist() == [3.0, 6.0]
     assert mean_curve({0: {}})[0].size == 0
+
+
+def fake_run(output: Path, task: str, method: str, seed: int, returns: list[float]) -> None:
+    """A run folder as a sweep leaves it, without training: sweep_run.json and eval.csv."""
+    run_dir = output / f"{task}__{method}__{seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "sweep_run.json").write_text(json.dumps({"task": task, "method": method, "seed": seed}))
+    with open(run_dir / "eval.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["step", "return_stochastic_mean"])
+        writer.writeheader()
+        writer.writerows({"step": 100 * (i + 1), "return_stochastic_mean": r} for i, r in enumerate(returns))
+
+
+def test_collect_merges_into_results_of_earlier_sessions(tmp_path, capsys):
+    """--merge keeps the runs of the existing CSV that the folder lacks; a run in both takes the folder's rows."""
+    results = tmp_path / "fig.csv"
+    fake_run(tmp_path / "first", "Hopper-v5", "sac", 0, [1.0, 2.0])
+    fake_run(tmp_path / "first", "Hopper-v5", "sql", 0, [5.0, 6.0, 7.0])  # interrupted, redone later
+    assert main(["sweep", "--collect-only", "--output-dir", str(tmp_path / "first"), "--results", str(results)]) == 0
+    fake_run(tmp_path / "second", "Hopper-v5", "sql", 0, [8.0])
+    fake_run(tmp_path / "second", "Walker2d-v5", "sac", 0, [3.0])
+    second = ["sweep", "--collect-only", "--output-dir", str(tmp_path / "second"), "--results", str(results)]
+    assert main(second + ["--merge"]) == 0
+    assert "kept 2 rows of other runs" in capsys.readouterr().out
+    rows = [(r["task"], r["method"], r["seed"], r["step"], float(r["return_stochastic_mean"])) for r in read_csv(results)]
+    assert rows == [
+        ("Hopper-v5", "sac", "0", "100", 1.0),
+        ("Hopper-v5", "sac", "0", "200", 2.0),
+        ("Hopper-v5", "sql", "0", "100", 8.0),
+        ("Walker2d-v5", "sac", "0", "100", 3.0),
+    ]
+    assert main(second) == 0  # without --merge the file holds this folder's runs only
+    assert {r["task"] for r in read_csv(results)} == {"Hopper-v5", "Walker2d-v5"} and len(read_csv(results)) == 2
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert main(["sweep", "--collect-only", "--output-dir", str(tmp_path / "second"), "--results",
+                 str(tmp_path / "other.csv"), "--merge"]) == 2  # fmt: skip
+    assert "not a results CSV of lsp sweep" in capsys.readouterr().err

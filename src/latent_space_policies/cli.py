@@ -250,6 +250,10 @@ class SweepArgs:
     """Only collect the eval.csv files already in OUTPUT_DIR into the results CSV."""
     results: str | None = None
     """Path of the results CSV (default OUTPUT_DIR/results.csv)."""
+    merge: bool = False
+    """Keep the runs already in the results CSV that OUTPUT_DIR does not hold (a grid run over several
+    sessions or machines, e.g. --collect-only --results results/fig3.csv --merge); a run in both is
+    replaced by OUTPUT_DIR's."""
     dry_run: bool = False
     """Print each run's state and the commands that would run, and stop."""
 
@@ -298,6 +302,7 @@ def run_sweep_command(args: SweepArgs) -> None:
         collect_only=args.collect_only,
         dry_run=args.dry_run,
         results=args.results,
+        merge=args.merge,
     )
 
 

@@ -667,14 +667,15 @@ def run_sweep(
     collect_only: bool = False,
     dry_run: bool = False,
     results: str | os.PathLike | None = None,
+    merge: bool = False,
 ) -> SweepResult:
-    """Run (or continue) the grid, then collect its eval.csv files into one tidy CSV."""
+    """Run (or continue) the grid, then collect its eval.csv files into one tidy CSV (see :func:`collect`)."""
     # Absolute paths: Ray workers (and anyone reading run.log) need no knowledge of this cwd.
     config = dataclasses.replace(config, output_dir=str(Path(config.output_dir).resolve()))
     output = Path(config.output_dir)
     results_path = Path(results) if results else output / RESULTS
     if collect_only:
-        path = collect(output, results_path)
+        path = collect(output, results_path, merge=merge)
         return SweepResult([], [], {}, path)
     if backend not in ("local", "ray"):
         raise SweepError(f"unknown backend {backend!r}: use 'local' or 'ray'")
@@ -721,7 +722,8 @@ def run_sweep(
         codes = _run_local(jobs, config, env, events)
     finished += [name for name, code in codes.items() if code == 0]
     failed = {name: code for name, code in codes.items() if code != 0}
-    path = collect(output, results_path) if any((r.run_dir / "eval.csv").exists() for r in runs) else None
+    started = any((r.run_dir / "eval.csv").exists() for r in runs)
+    path = collect(output, results_path, merge=merge) if started else None
     if failed:
         names = ", ".join(sorted(failed))
         raise SweepError(
@@ -735,11 +737,15 @@ def run_sweep(
 # ------------------------------------------------------------------------------------------ results
 
 
-def collect(output_dir: str | os.PathLike, destination: str | os.PathLike | None = None) -> Path:
+def collect(
+    output_dir: str | os.PathLike, destination: str | os.PathLike | None = None, merge: bool = False
+) -> Path:
     """Every run's eval.csv under ``output_dir`` in one tidy CSV (atomic write); returns its path.
 
     A run is a folder holding sweep_run.json. Rows: one per (run, evaluation), sorted by task,
     method, seed and step; columns: task, method, seed, then the union of the eval.csv columns.
+    With ``merge``, the runs already in ``destination`` that ``output_dir`` does not hold are kept
+    (a grid collected over several sessions or machines); a run in both gets this folder's rows.
     """
     from latent_space_policies.training import EVAL_FIELDS
 
@@ -766,6 +772,13 @@ def collect(output_dir: str | os.PathLike, destination: str | os.PathLike | None
                     short += 1  # a line cut short by a killed process
                     continue
                 rows.append({"task": info["task"], "method": info["method"], "seed": info["seed"], **row})
+    kept = 0
+    if merge and destination.exists():
+        here = {(info["task"], info["method"], str(info["seed"])) for info in map(_read_json, infos)}
+        for row in _read_results(destination, columns):
+            if (row["task"], row["method"], str(row["seed"])) not in here:
+                rows.append(row)
+                kept += 1
     rows.sort(key=lambda r: (r["task"], r["method"], int(r["seed"]), int(float(r["step"]))))
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
@@ -775,5 +788,26 @@ def collect(output_dir: str | os.PathLike, destination: str | os.PathLike | None
         writer.writerows(rows)
     os.replace(tmp, destination)
     note = f" ({short} incomplete lines left out)" if short else ""
-    print(f"collected {len(rows)} evaluations of {len(infos)} runs into {destination}{note}")
+    note += f"; kept {kept} rows of other runs already there" if merge else ""
+    print(f"collected {len(rows) - kept} evaluations of {len(infos)} runs into {destination}{note}")
     return destination
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _read_results(path: Path, columns: list[str]) -> list[dict]:
+    """The rows of an existing results CSV (for ``merge``); new columns are appended to ``columns``."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in ID_COLUMNS + ["step"] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SweepError(
+                f"{path} is not a results CSV of lsp sweep (no {', '.join(missing)} column): "
+                "merge into a CSV that `lsp sweep` wrote, or collect without --merge"
+            )
+        for name in reader.fieldnames or []:
+            if name not in columns and name not in ID_COLUMNS:
+                columns.append(name)
+        return [row for row in reader if row.get("step") and None not in row.values()]
