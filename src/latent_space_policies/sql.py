@@ -7,7 +7,7 @@ SQL learns a soft Q function and fits a sampler to the energy-based policy pi(a|
   state (the original shared one set of M across the batch); see :func:`soft_value_from_uniform_samples`.
 - **Soft Bellman residual** (Eq. 11): 0.5 (Q(s, a) - [reward_scale r + gamma (1 - terminated) V_target(s')])^2,
   V_target computed with a target Q network.
-- **Amortised SVGD** (Eq. 13-14): the sampler a = tanh(f(s, xi)), xi ~ N(0, I) draws K = 32 particles
+- **Amortised SVGD** (Eq. 13-14): the sampler a = tanh(f(s, xi)), xi ~ N(0, I) draws K = 16 particles
   per state, split as in the authors' ``softqlearning`` code into a fixed half x_j (gradient stopped)
   and an updated half y_i. The Stein direction
   phi(y_i) = mean_j [kappa(x_j, y_i) grad log p(x_j) + grad_{x_j} kappa(x_j, y_i)]
@@ -26,7 +26,10 @@ original by default (``squash_correction=True``); ``False`` gives SVGD on a towa
 the policy Eq. 10 assumes.
 
 Temperature: SQL used alpha = 1 and a per-task reward scale; both are exposed (``ent_coef``,
-``reward_scale``; ``lsp train --algorithm sql`` defaults to 1 and 1, see training.build_agent). The returned :class:`SQL` has the fields of :class:`~latent_space_policies.sac.SAC`
+``reward_scale``). ``lsp train --algorithm sql`` uses alpha = 1 and the original's MuJoCo reward
+scale for the task (``Preset.sql_reward_scale``: 30 on Swimmer, Hopper and HalfCheetah, 10 on
+Walker2d, 300 on Ant, 100 on Humanoid; 1 elsewhere), see training.build_agent. The returned
+:class:`SQL` has the fields of :class:`~latent_space_policies.sac.SAC`
 and its state is a :class:`~latent_space_policies.sac.TrainState` (the V fields are ``{}``, log_alpha
 is fixed), so the training loop, checkpoints and evaluation treat both agents alike.
 """
@@ -63,8 +66,9 @@ class SQLConfig:
     """Temperature alpha of pi ∝ exp(Q / alpha) (the original fixed it at 1)."""
     value_particles: int = 16
     """M: uniform action samples per state in the importance-sampled soft value."""
-    svgd_particles: int = 32
-    """K: sampler particles per state in the SVGD update."""
+    svgd_particles: int = 16
+    """K: sampler particles per state in the SVGD update (``kernel_n_particles``: 16 in the original's
+    defaults and in its MuJoCo runs, examples/mujoco_all_sql.py)."""
     svgd_update_ratio: float = 0.5
     """Fraction of the K particles that are updated; the rest are the fixed ones (j in Eq. 13)."""
     squash_correction: bool = True

@@ -74,7 +74,7 @@ class TrainConfig:
     num_coupling: int = 2
     """Coupling layers in the flow (2 per level in the paper; 4 for the end-to-end ablation)."""
     reward_scale: float | None = None
-    """Reward multiplier; default: preset's (paper variant) or 1 (modern, and sql: see sql.py)."""
+    """Reward multiplier; default: preset's (paper variant), 1 (modern), the original's per task (sql, sql.py)."""
     embedding_dim: int | None = None
     """Observation-embedding width; default: preset's (2|A|)."""
     coupling_hidden: int | None = None
@@ -231,14 +231,18 @@ def build_agent(
             raise ValueError("soft Q-learning has no learned temperature: give --ent-coef a number (default 1)")
         if not spec["squash"] or (config.action_prior or "uniform") != "uniform":
             raise ValueError("soft Q-learning needs squashed actions in [-1, 1] with a uniform action prior")
-        # alpha 1 as SQL was run. Reward scale 1 unless given: the original tuned one per task, but
-        # the presets hold LSP's, and on Pendulum SQL learned with 1 where the preset's 5 did not (8k steps).
+        # alpha 1 and the reward scale of the original's MuJoCo runs (Preset.sql_reward_scale), as
+        # SQL was run; 1 on other tasks (on Pendulum SQL learned with 1 where LSP's 5 did not, 8k steps).
         return spec, make_sql(
             policy,
             SQLConfig(
                 gamma=config.gamma,
                 learning_rate=config.learning_rate,
-                reward_scale=config.reward_scale if config.reward_scale is not None else 1.0,
+                reward_scale=(
+                    config.reward_scale
+                    if config.reward_scale is not None
+                    else get_preset(config.env_id).sql_reward_scale
+                ),
                 ent_coef=float(config.ent_coef) if config.ent_coef is not None else 1.0,
                 **({"tau": config.tau} if config.tau is not None else {}),
             ),
