@@ -324,6 +324,13 @@ def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
     assert lines[4] == "| sac-lsp | 305.0 ± 5.0 (n=2) | 3.0 ± 2.4 (n=3) |"
     assert lines[5] == "| td3 | 605.0 ± 5.0 (n=2 of 3) | - |"
     assert lines[6] == "| sql | - (running: 100 steps) | - |"
+    assert lines[-5:] == [  # each seed at the task's last step
+        "| method | Hopper-v5 | Walker2d-v5 |",
+        "|---|---|---|",
+        "| sac-lsp | 300, 310 | 0.0, 3.0, 6.0 |",
+        "| td3 | 600, 610, · | - |",
+        "| sql | · | - |",
+    ]
     assert main(["plot", str(results), "--metric", "deterministic", "--table", str(tmp_path / "d.md"),
                  "--figure", str(tmp_path / "d.pdf")]) == 0  # fmt: skip
     assert "| sac-lsp | -300.0 ± 0.0 (n=2) |" in (tmp_path / "d.md").read_text()

@@ -265,7 +265,8 @@ class PlotArgs:
     Reads only the tidy CSV of `lsp sweep` (columns task, method, seed, step,
     return_stochastic_mean, return_deterministic_mean, ...). The figure has one panel per task and
     one line per method: mean +- std over seeds against env steps. The table gives, per task, each
-    method's mean +- std (n seeds) at the last step that every run of the task reached.
+    method's mean +- std at the task's last step (its budget once a run has finished) over the seeds
+    that reached it, then each seed's return at that step.
     """
 
     results: tyro.conf.Positional[str]

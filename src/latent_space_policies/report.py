@@ -166,7 +166,24 @@ def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str],
     ]
     for method in methods:
         lines.append("| " + " | ".join([method] + [_cell(table[task][1].get(method)) for task in tasks]) + " |")
+    lines += [
+        "",
+        "Each seed at that step, in seed order ('·': the seed is not there yet):",
+        "",
+        "| " + " | ".join(["method"] + tasks) + " |",
+        "|" + "---|" * (len(tasks) + 1),
+    ]
+    for method in methods:
+        cells = [_per_seed(curves.get((task, method)), table[task][0]) for task in tasks]
+        lines.append("| " + " | ".join([method] + cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _per_seed(by_seed: dict[int, dict[int, float]] | None, step: int | None) -> str:
+    if not by_seed or step is None:
+        return "-"
+    values = [by_seed[seed].get(step) for seed in sorted(by_seed)]
+    return ", ".join("·" if v is None else f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" for v in values)
 
 
 def plot_learning_curves(
