@@ -334,6 +334,14 @@ def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
     assert main(["plot", str(results), "--metric", "deterministic", "--table", str(tmp_path / "d.md"),
                  "--figure", str(tmp_path / "d.pdf")]) == 0  # fmt: skip
     assert "| sac-lsp | -300.0 ± 0.0 (n=2) |" in (tmp_path / "d.md").read_text()
+    assert main(["plot", str(results), "--no-make-figure", "--table", str(tmp_path / "o.md"),
+                 "--tasks", "Walker2d-v5", "Hopper-v5", "--methods", "td3", "sac-lsp"]) == 0  # fmt: skip
+    lines = (tmp_path / "o.md").read_text().splitlines()
+    assert lines[2] == "| method | Walker2d-v5 @ 50 steps | Hopper-v5 @ 300 steps |"
+    assert [line.split(" |")[0] for line in lines[4:6]] == ["| td3", "| sac-lsp"] and len(lines) == 13
+    capsys.readouterr()
+    assert main(["plot", str(results), "--no-make-figure", "--tasks", "Ant-v5"]) == 2
+    assert "has no task 'Ant-v5'; it has Hopper-v5, Walker2d-v5" in capsys.readouterr().err
     assert (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 

@@ -279,6 +279,10 @@ class PlotArgs:
     """Where to write the Markdown table (default: final_returns.md beside the CSV)."""
     make_figure: bool = True
     """Draw the figure (needs the 'plot' extra); --no-make-figure writes only the table."""
+    tasks: tuple[str, ...] | None = None
+    """Tasks to show, in this order (default: all in the CSV, in its order)."""
+    methods: tuple[str, ...] | None = None
+    """Methods to show, in this order (default: all in the CSV, in its order)."""
 
 
 def run_sweep_command(args: SweepArgs) -> None:
@@ -311,7 +315,13 @@ def run_plot(args: PlotArgs) -> None:
     from latent_space_policies.report import report
 
     figure, table, markdown = report(
-        args.results, figure=args.figure, table=args.table, metric=args.metric, make_figure=args.make_figure
+        args.results,
+        figure=args.figure,
+        table=args.table,
+        metric=args.metric,
+        make_figure=args.make_figure,
+        tasks=args.tasks,
+        methods=args.methods,
     )
     print(markdown)
     print(f"table: {table}" + (f"; figure: {figure}" if figure else ""))

@@ -7,8 +7,10 @@ computed from that file alone.
 - Curves: one panel per task, one line per method: the mean over seeds of the evaluation return
   against environment steps, shaded +- one standard deviation (over seeds, ``numpy.std``, ddof 0).
   A method's curve covers the steps that every one of its seeds has reached.
-- Table: per task, the last step that every run of that task reached (its "last common step"),
-  and each method's mean +- std over seeds there, with the number of seeds.
+- Table: per task, its last step (the furthest any of its runs got: the budget, once one has
+  finished) and each method's mean +- std there over the seeds that reached it, with their number;
+  then each seed's return at that step.
+- Panels and rows follow the order of the file, or the ``tasks`` / ``methods`` asked for.
 """
 
 from __future__ import annotations
@@ -242,10 +244,17 @@ def report(
     table: str | os.PathLike | None = None,
     metric: Metric = "stochastic",
     make_figure: bool = True,
+    tasks: list[str] | tuple[str, ...] | None = None,
+    methods: list[str] | tuple[str, ...] | None = None,
 ) -> tuple[Path | None, Path, str]:
-    """Write the figure and the Markdown table next to ``results`` (or where asked)."""
+    """Write the figure and the Markdown table next to ``results`` (or where asked).
+
+    ``tasks`` / ``methods`` choose which of the file's tasks and methods to show, in that order
+    (default: all, in file order)."""
     results = Path(results)
-    curves, tasks, methods = read_results(results, metric)
+    curves, found_tasks, found_methods = read_results(results, metric)
+    tasks = _choose(tasks, found_tasks, "task", results)
+    methods = _choose(methods, found_methods, "method", results)
     figure_path = Path(figure) if figure else results.with_name("learning_curves.png")
     table_path = Path(table) if table else results.with_name("final_returns.md")
     plotted = plot_learning_curves(curves, tasks, methods, figure_path, metric) if make_figure else None
@@ -255,3 +264,12 @@ def report(
     tmp.write_text(markdown)
     os.replace(tmp, table_path)
     return plotted, table_path, markdown
+
+
+def _choose(wanted, found: list[str], what: str, path: Path) -> list[str]:
+    if not wanted:
+        return found
+    unknown = [name for name in wanted if name not in found]
+    if unknown:
+        raise ResultsError(f"{path} has no {what} {', '.join(map(repr, unknown))}; it has {', '.join(found)}")
+    return list(dict.fromkeys(wanted))
