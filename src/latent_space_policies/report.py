@@ -228,7 +228,7 @@ def plot_learning_curves(
         if handle.get_label() not in labels:
             labels.append(handle.get_label())
             unique.append(handle)
-    figure.legend(unique, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+    figure.legend(unique, labels, loc="outside lower center", ncols=min(len(labels), 8), frameon=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
