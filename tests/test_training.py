@@ -95,6 +95,8 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, variant):
     assert eval_steps == [700]  # the resumed part evaluated once; the log holds both
     log = (tmp_path / "interrupted" / "eval.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["350", "700"]
+    # wall_time_s counts the first process's training up to its checkpoint as well.
+    assert resumed.evaluations[0]["wall_time_s"] > metadata["wall_time_s"] > 0
 
 
 def test_resume_can_extend_a_finished_run(tmp_path):

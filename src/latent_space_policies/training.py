@@ -438,6 +438,8 @@ class Trainer:
         self.evaluations: list[dict] = []
         self.step = 0
         self.episode_index = 0
+        self.start_time = time.time()
+        self.wall_time_before = 0.0  # seconds the run trained before this process (a resume)
         self.episode_actions: list[np.ndarray] = []
         self.episode_return = 0.0
         self.last_checkpoint_step: int | None = None
@@ -465,6 +467,7 @@ class Trainer:
             | {"critic_hidden": list(self.sac.config.critic_hidden)},
             "env_id": self.config.env_id,
             "step": self.step,
+            "wall_time_s": round(self.wall_time(), 2),
             "episode_index": self.episode_index,
             "episode_return": self.episode_return,
             "numpy_rng": _jsonable_rng_state(self.rng.bit_generator.state),
@@ -534,6 +537,7 @@ class Trainer:
         self.step = int(metadata["step"])
         self.episode_index = int(metadata["episode_index"])
         self.episode_return = float(metadata["episode_return"])
+        self.wall_time_before = float(metadata.get("wall_time_s", 0.0))  # absent before 2026-11-26
         self.rng.bit_generator.state = _rng_state_from_json(metadata["numpy_rng"])
         if "replay" in trees:
             self.replay.load_state_dict(trees["replay"])
@@ -604,13 +608,17 @@ class Trainer:
             row[f"return_{mode}_mean"] = float(returns.mean())
             row[f"return_{mode}_std"] = float(returns.std())
             row[f"length_{mode}_mean"] = float(np.mean([n for _, n in results]))
-        row["wall_time_s"] = round(time.time() - self.start_time, 2)
+        row["wall_time_s"] = round(self.wall_time(), 2)
         self.eval_log.append(row)
         self.evaluations.append(row)
         if self.writer is not None:
             self.writer.add_scalar("eval/return_stochastic", row["return_stochastic_mean"], self.step)
             self.writer.add_scalar("eval/return_deterministic", row["return_deterministic_mean"], self.step)
         return row
+
+    def wall_time(self) -> float:
+        """Seconds of training so far, summed over the processes of a resumed run (up to its checkpoint)."""
+        return self.wall_time_before + time.time() - self.start_time
 
     def run(self, callback: Callable[["Trainer"], None] | None = None) -> TrainResult:
         """Train until ``total_steps``. ``callback(trainer)`` runs after every env step (tests use it)."""
