@@ -757,8 +757,10 @@ def collect(
     columns = list(EVAL_FIELDS)
     rows: list[dict] = []
     short = 0
+    here: set[tuple[str, str, str]] = set()  # the runs this folder holds, as (task, method, seed)
     for info_path in infos:
         info = json.loads(info_path.read_text())
+        here.add((info["task"], info["method"], str(info["seed"])))
         eval_csv = info_path.parent / "eval.csv"
         if not eval_csv.exists():
             continue
@@ -768,13 +770,12 @@ def collect(
                 if name not in columns:
                     columns.append(name)
             for row in reader:
-                if not row.get("step") or None in row.values():
+                if not _complete(row):
                     short += 1  # a line cut short by a killed process
                     continue
                 rows.append({"task": info["task"], "method": info["method"], "seed": info["seed"], **row})
     kept = 0
     if merge and destination.exists():
-        here = {(info["task"], info["method"], str(info["seed"])) for info in map(_read_json, infos)}
         for row in _read_results(destination, columns):
             if (row["task"], row["method"], str(row["seed"])) not in here:
                 rows.append(row)
@@ -793,8 +794,9 @@ def collect(
     return destination
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
+def _complete(row: dict) -> bool:
+    """False for a CSV line cut short (by a process killed while writing it)."""
+    return bool(row.get("step")) and None not in row.values()
 
 
 def _read_results(path: Path, columns: list[str]) -> list[dict]:
@@ -810,4 +812,4 @@ def _read_results(path: Path, columns: list[str]) -> list[dict]:
         for name in reader.fieldnames or []:
             if name not in columns and name not in ID_COLUMNS:
                 columns.append(name)
-        return [row for row in reader if row.get("step") and None not in row.values()]
+        return [row for row in reader if _complete(row)]
