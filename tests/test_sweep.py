@@ -1,6 +1,7 @@
 """`lsp sweep` (grid, kill and restart, Ray backend, SB3 peers), `lsp plot` and the results CSV."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import pytest
 import tyro
 
 from latent_space_policies.cli import main
-from latent_space_policies.sweep import METHODS, SweepConfig, load_sweep_file, plan, run_sweep
+from latent_space_policies.sweep import METHODS, SweepConfig, SweepError, load_sweep_file, plan, run_sweep
 from latent_space_policies.training import EVAL_FIELDS, TrainConfig
 
 TASKS = ("Pendulum-v1", "MountainCarContinuous-v0")
@@ -426,3 +427,48 @@ def test_collect_merges_into_results_of_earlier_sessions(tmp_path, capsys):
     assert main(["sweep", "--collect-only", "--output-dir", str(tmp_path / "second"), "--results",
                  str(tmp_path / "other.csv"), "--merge"]) == 2  # fmt: skip
     assert "not a results CSV of lsp sweep" in capsys.readouterr().err
+
+
+def test_seed_order_starts_every_task_and_method_at_one_seed_before_the_next():
+    config = SweepConfig(tasks=TASKS, methods=("sac-lsp", "sac"), seeds=(3, 1), steps=500, output_dir="x")
+    by_task = [(r.task, r.method.name, r.seed) for r in plan(config)]
+    assert by_task[:3] == [(TASKS[0], "sac-lsp", 3), (TASKS[0], "sac-lsp", 1), (TASKS[0], "sac", 3)]
+    by_seed = [(r.task, r.method.name, r.seed) for r in plan(dataclasses.replace(config, order="seed"))]
+    assert sorted(by_seed) == sorted(by_task)
+    assert [seed for _, _, seed in by_seed] == [3, 3, 3, 3, 1, 1, 1, 1]
+    assert by_seed[:4] == [(t, m, 3) for t in TASKS for m in ("sac-lsp", "sac")]
+    with pytest.raises(SweepError, match="unknown order 'method'"):
+        plan(dataclasses.replace(config, order="method"))
+
+
+def test_merge_skips_runs_the_results_csv_has_at_their_budget(tmp_path, capsys):
+    """`lsp sweep GRID --results all.csv --merge` runs only what the grid still lacks."""
+    grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["sac", "sql"], seeds=[0, 1])
+    budget = BUDGETS["Pendulum-v1"]
+    results = write_results(
+        tmp_path / "all.csv",
+        [("Pendulum-v1", "sac", 0, budget, -150.0, -140.0),  # finished in an earlier session
+         ("Pendulum-v1", "sac", 1, budget - 100, -900.0, -900.0),  # cut short there: to redo
+         ("Pendulum-v1", "sql", 0, budget, -200.0, -190.0)],
+    )  # fmt: skip
+    config = load_sweep_file(grid)
+    held = next(r for r in plan(config) if r.name == "Pendulum-v1__sql__0")  # also started here: the folder's run wins
+    held.run_dir.mkdir(parents=True)
+    (held.run_dir / "sweep_run.json").write_text(json.dumps(held.info(config)))
+    assert main(["sweep", str(grid), "--results", str(results), "--merge", "--dry-run"]) == 0
+    lines = [line.rsplit(" ", 1) for line in capsys.readouterr().out.splitlines() if ": python" not in line]
+    states = {name: state.strip() for state, name in lines}
+    assert states == {
+        "Pendulum-v1__sac__0": "in all.csv",
+        "Pendulum-v1__sac__1": "new",
+        "Pendulum-v1__sql__0": "new",
+        "Pendulum-v1__sql__1": "new",
+    }
+    assert main(["sweep", str(grid), "--results", str(results), "--dry-run"]) == 0  # no --merge: no skipping
+    assert "in all.csv" not in capsys.readouterr().out
+    # A grid whose every run is in the CSV runs nothing, and says why in the event log.
+    only = ["--methods", "sac", "--seeds", "0"]
+    assert main(["sweep", str(grid), *only, "--results", str(results), "--merge"]) == 0
+    assert not (tmp_path / "out" / "Pendulum-v1__sac__0").exists()
+    assert events(tmp_path / "out")[-1]["reason"] == f"finished, in {results}"
+    assert len(read_csv(results)) == 3

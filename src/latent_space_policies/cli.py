@@ -234,6 +234,9 @@ class SweepArgs:
     """Episodes per evaluation and mode (default 5)."""
     checkpoint_every: int | None = None
     """Checkpoint every this many env steps (default 50000)."""
+    order: Literal["task", "seed"] | None = None
+    """Order in which runs start (default 'task': task, method, seed); 'seed': every task and method
+    at one seed before the next seed, so a grid cut short has the most cells filled."""
     jobs: int | None = None
     """Runs at a time (default: one per core this process may use)."""
     cores: tuple[int, ...] | None = None
@@ -253,7 +256,9 @@ class SweepArgs:
     merge: bool = False
     """Keep the runs already in the results CSV that OUTPUT_DIR does not hold (a grid run over several
     sessions or machines, e.g. --collect-only --results results/fig3.csv --merge); a run in both is
-    replaced by OUTPUT_DIR's."""
+    replaced by OUTPUT_DIR's. Without --collect-only, runs that OUTPUT_DIR does not hold and that the
+    results CSV has at their budget are skipped: `lsp sweep GRID --results all.csv --merge` runs only
+    what the grid still lacks."""
     dry_run: bool = False
     """Print each run's state and the commands that would run, and stop."""
 
@@ -292,7 +297,7 @@ def run_sweep_command(args: SweepArgs) -> None:
     overrides = {
         name: getattr(args, name)
         for name in ("tasks", "methods", "seeds", "steps", "output_dir", "eval_every", "eval_episodes",
-                     "checkpoint_every", "jobs", "cores")
+                     "checkpoint_every", "order", "jobs", "cores")
         if getattr(args, name) is not None
     }  # fmt: skip
     if not args.pin:

@@ -172,6 +172,9 @@ class SweepConfig:
     eval_episodes: int = 5
     checkpoint_every: int = 50_000
     max_episode_steps: int | None = 1000
+    order: Literal["task", "seed"] = "task"
+    """Order in which runs start: 'task' (task, then method, then seed) or 'seed' (every task and
+    method at the first seed before any at the next: a grid cut short has the most cells filled)."""
     jobs: int | None = None
     """Runs at a time; default: one per core in ``cores``."""
     cores: tuple[int, ...] | None = None
@@ -392,6 +395,8 @@ def plan(config: SweepConfig) -> list[Run]:
         method = table[name]
         shared = config.train if method.runner == "lsp" else config.peer
         check_settings(name, method.runner, {**shared, **method.settings})
+    if config.order not in ("task", "seed"):
+        raise SweepError(f"unknown order {config.order!r}: use 'task' or 'seed'")
     output = Path(config.output_dir)
     runs = []
     for task in config.tasks:
@@ -401,6 +406,8 @@ def plan(config: SweepConfig) -> list[Run]:
         for name in config.methods:
             for seed in config.seeds:
                 runs.append(Run(task, table[name], seed, steps, output / run_folder_name(task, name, seed)))
+    if config.order == "seed":
+        runs.sort(key=lambda r: config.seeds.index(r.seed))  # stable: task, then method, within a seed
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise SweepError("two runs would share a folder: are tasks, methods or seeds listed twice?")
@@ -684,7 +691,13 @@ def run_sweep(
     runs = plan(config)
     jobs: list[tuple[Run, list[str]]] = []
     finished: list[str] = []
+    # With --merge, a run this folder does not hold that the results CSV already has at its budget
+    # (a grid run over several sessions) is done: it is skipped and its rows are kept by the merge.
+    done_elsewhere = _finished_in(results_path, runs) if merge else set()
     for run in runs:
+        if run.name in done_elsewhere:
+            finished.append(run.name)
+            continue
         info = run.info(config)
         recorded_path = run.run_dir / RUN_INFO
         if recorded_path.exists():
@@ -702,7 +715,7 @@ def run_sweep(
         jobs.append((run, run.command(config)))
     if dry_run:
         for run in runs:
-            print(f"{run.status():<9} {run.name}")
+            print(f"{'in ' + results_path.name if run.name in done_elsewhere else run.status():<9} {run.name}")
         for run, module_args in jobs:
             print(f"{run.name}: python -m {' '.join(module_args)}")
         return SweepResult(runs, finished, {}, None)
@@ -711,7 +724,7 @@ def run_sweep(
     output.mkdir(parents=True, exist_ok=True)
     events = _EventLog(output / EVENT_LOG)
     for name in finished:
-        events.write(name, "skip", reason="finished")
+        events.write(name, "skip", reason=f"finished, in {results_path}" if name in done_elsewhere else "finished")
     for run, _ in jobs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(run.run_dir / RUN_INFO, json.dumps(run.info(config), indent=2))
@@ -723,7 +736,10 @@ def run_sweep(
     finished += [name for name, code in codes.items() if code == 0]
     failed = {name: code for name, code in codes.items() if code != 0}
     started = any((r.run_dir / "eval.csv").exists() for r in runs)
-    path = collect(output, results_path, merge=merge) if started else None
+    if started:
+        path = collect(output, results_path, merge=merge)
+    else:  # nothing ran here; with --merge the results CSV already holds every run
+        path = results_path if merge and results_path.exists() else None
     if failed:
         names = ", ".join(sorted(failed))
         raise SweepError(
@@ -792,6 +808,22 @@ def collect(
     note += f"; kept {kept} rows of other runs already there" if merge else ""
     print(f"collected {len(rows) - kept} evaluations of {len(infos)} runs into {destination}{note}")
     return destination
+
+
+def _finished_in(results: Path, runs: list[Run]) -> set[str]:
+    """Names of the ``runs`` that this sweep's folder does not hold and whose rows in ``results`` reach their budget."""
+    if not results.exists():
+        return set()
+    last: dict[tuple[str, str, str], int] = {}
+    for row in _read_results(results, []):
+        key = (row["task"], row["method"], str(row["seed"]))
+        last[key] = max(last.get(key, 0), int(float(row["step"])))
+    return {
+        run.name
+        for run in runs
+        if not (run.run_dir / RUN_INFO).exists()
+        and last.get((run.task, run.method.name, str(run.seed)), -1) >= run.steps
+    }
 
 
 def _complete(row: dict) -> bool:
