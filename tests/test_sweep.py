@@ -241,6 +241,59 @@ def test_peers_without_stable_baselines3_say_how_to_install(tmp_path, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
+def test_peer_replay_is_held_to_the_run_and_enlarged_oldest_first_when_continued():
+    """SB3 pickles its whole replay array at every checkpoint (1e6 x 348 float64 x 2 on Humanoid);
+    the peers size it to the run, and a run continued to more steps gets room with its order kept."""
+    pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from latent_space_policies.peers import PeerConfig, _enlarge_replay, replay_capacity
+
+    assert replay_capacity(PeerConfig(algo="td3", run_dir="r", total_steps=200_000)) == 200_000
+    assert replay_capacity(PeerConfig(algo="td3", run_dir="r", total_steps=5_000_000)) == 1_000_000
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    model = type("Model", (), {})()
+    model.replay_buffer = ReplayBuffer(5, box, box, device="cpu")
+    for i in range(7):  # wraps: slots hold 5, 6, 2, 3, 4
+        value = np.full((1, 2), i, np.float32)
+        model.replay_buffer.add(value, value + 0.5, value, np.array([i]), np.array([i % 2]), [{}])
+    _enlarge_replay(model, 9)
+    grown = model.replay_buffer
+    assert (grown.buffer_size, model.buffer_size, grown.pos, grown.full) == (9, 9, 5, False)
+    assert grown.observations[:5, 0, 0].tolist() == [2, 3, 4, 5, 6]
+    assert grown.next_observations[:5, 0, 0].tolist() == [2.5, 3.5, 4.5, 5.5, 6.5]
+    assert grown.rewards[:5, 0].tolist() == [2, 3, 4, 5, 6] and grown.dones[:5, 0].tolist() == [0, 1, 0, 1, 0]
+    for i in range(7, 12):  # new transitions go after the old ones, then wrap over the oldest
+        value = np.full((1, 2), i, np.float32)
+        grown.add(value, value, value, np.array([i]), np.array([0]), [{}])
+    assert grown.observations[:, 0, 0].tolist() == [11, 3, 4, 5, 6, 7, 8, 9, 10] and grown.full
+    _enlarge_replay(model, 4)  # never shrinks
+    assert model.replay_buffer is grown
+
+
+def test_peer_replay_held_to_the_run_trains_exactly_as_the_full_capacity(tmp_path, monkeypatch):
+    pytest.importorskip("stable_baselines3")
+    import torch
+    from stable_baselines3 import TD3
+
+    from latent_space_policies import peers
+
+    def run(name: str) -> dict:
+        config = peers.PeerConfig(algo="td3", env_id="Pendulum-v1", seed=3, total_steps=300, learning_starts=100,
+                                  eval_every=300, eval_episodes=1, run_dir=str(tmp_path / name))  # fmt: skip
+        peers.train_peer(config)
+        return TD3.load(tmp_path / name / "policy.zip", device="cpu").policy.state_dict()
+
+    held = run("held")
+    monkeypatch.setattr(peers, "replay_capacity", lambda config: config.buffer_size)
+    full = run("full")
+    assert TD3.load(tmp_path / "full" / "policy.zip").buffer_size == 1_000_000
+    assert TD3.load(tmp_path / "held" / "policy.zip").buffer_size == 300
+    assert held.keys() == full.keys() and all(torch.equal(held[k], full[k]) for k in held)
+
+
 def test_methods_become_valid_train_settings():
     methods = ("sac-lsp", "sac", "sac-gmm", "sql")
     config = SweepConfig(tasks=("Pendulum-v1",), methods=methods, steps=500, output_dir="x")

@@ -8,7 +8,8 @@ gigabytes of CUDA libraries: ``pip install torch==2.13.0 && pip install -e ".[pe
 
 Settings (``PeerConfig``; every value used is recorded in RUN_DIR/config.json):
 
-- SAC, TD3, DDPG: actor and critic(s) 2 x 128 ReLU like ours, Adam lr 3e-4, batch 128, replay 1e6,
+- SAC, TD3, DDPG: actor and critic(s) 2 x 128 ReLU like ours, Adam lr 3e-4, batch 128, replay 1e6
+  (held to the run's steps, as ours: SB3 allocates and checkpoints the whole array),
   learning starts after 1000 transitions, gamma 0.99, tau 0.005, one gradient step per env step.
   SAC learns its temperature (target -|A|); TD3 and DDPG explore with Gaussian action noise of
   std 0.1 (TD3 paper); TD3 keeps its target smoothing (0.2, clip 0.5) and policy delay 2.
@@ -105,7 +106,8 @@ class PeerConfig:
     learning_starts: int = 1000
     """SAC/TD3/DDPG: transitions collected before the first update."""
     buffer_size: int = 1_000_000
-    """SAC/TD3/DDPG: replay capacity."""
+    """SAC/TD3/DDPG: replay capacity (held to total_steps: SB3 allocates and checkpoints all of it,
+    and a buffer that never fills samples the same either way; a resume to more steps enlarges it)."""
     tau: float = 0.005
     """SAC/TD3/DDPG: target-network Polyak rate."""
     action_noise: float = 0.1
@@ -214,6 +216,40 @@ def _make_env(config: PeerConfig):
     return make_env(config.env_id, max_episode_steps=config.max_episode_steps)
 
 
+def replay_capacity(config: PeerConfig) -> int:
+    """The SB3 replay capacity of a run: ``buffer_size``, but no more than the run's steps."""
+    return max(1, min(config.buffer_size, config.total_steps))
+
+
+def _enlarge_replay(model, capacity: int) -> None:
+    """Give an off-policy SB3 model a replay buffer of ``capacity`` holding its transitions, oldest first.
+
+    A run continued to more steps than it was started with (its buffer was sized to those) needs
+    room for the new ones; a buffer already that large is left alone.
+    """
+    import numpy as np
+
+    old = model.replay_buffer
+    if old.buffer_size >= capacity:
+        return
+    if old.optimize_memory_usage:
+        raise PeerError("cannot enlarge a replay buffer with optimize_memory_usage; start the run again")
+    new = type(old)(
+        capacity,
+        old.observation_space,
+        old.action_space,
+        device=old.device,
+        n_envs=old.n_envs,
+        handle_timeout_termination=old.handle_timeout_termination,
+    )
+    order = np.r_[old.pos : old.buffer_size, : old.pos] if old.full else np.arange(old.pos)
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        getattr(new, name)[: len(order)] = getattr(old, name)[order]
+    new.pos = len(order)
+    model.replay_buffer = new
+    model.buffer_size = capacity
+
+
 def _build_model(config: PeerConfig, env):
     import numpy as np
     from stable_baselines3 import DDPG, PPO, SAC, TD3
@@ -239,7 +275,7 @@ def _build_model(config: PeerConfig, env):
         )
     common = dict(
         learning_rate=h["learning_rate"],
-        buffer_size=h["buffer_size"],
+        buffer_size=replay_capacity(config),
         learning_starts=h["learning_starts"],
         batch_size=h["batch_size"],
         tau=h["tau"],
@@ -367,6 +403,7 @@ def train_peer(config: PeerConfig) -> PeerResult:
                 model.load_replay_buffer(folder / REPLAY)
             else:
                 print(f"{run_dir}: no replay buffer in the checkpoint, continuing with an empty one", flush=True)
+            _enlarge_replay(model, replay_capacity(config))
         # Fresh but reproducible random streams for the continued run (the resume is not bit-exact).
         model.set_random_seed(episode_seed(config.seed, 2, step))
         model.get_env().seed(episode_seed(config.seed, 3, step))
