@@ -153,7 +153,8 @@ def _cell(cell: tuple[float, float, int, int, int] | None) -> str:
     mean, std, n, seeds, furthest = cell
     if n == 0:
         return f"- (running: {furthest} steps)"
-    return f"{mean:.1f} ± {std:.1f} (n={n})" if n == seeds else f"{mean:.1f} ± {std:.1f} (n={n} of {seeds})"
+    spread = f"{mean:.1f}" if n == 1 else f"{mean:.1f} ± {std:.1f}"  # one seed has no spread to show
+    return f"{spread} (n={n})" if n == seeds else f"{spread} (n={n} of {seeds})"
 
 
 def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str], metric: Metric = "stochastic") -> str:
@@ -161,7 +162,8 @@ def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str],
     header = ["method"] + [f"{task} @ {table[task][0]} steps" if table[task][0] is not None else task for task in tasks]
     lines = [
         f"Final return ({metric} policy): mean ± std over the seeds (n) that reached the task's last "
-        "step; 'n=2 of 3': one seed is still short of it; 'running': no seed is there yet.",
+        "step (the return alone when n=1); 'n=2 of 3': one seed is still short of it; 'running': no seed is "
+        "there yet.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
