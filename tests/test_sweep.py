@@ -399,6 +399,36 @@ def test_plot_writes_a_figure_and_a_table_of_final_returns(tmp_path, capsys):
     assert (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 
+def test_average_last_scores_each_seed_by_the_mean_of_its_last_evaluations(tmp_path, capsys):
+    rows = []
+    for seed, offset in ((0, 0.0), (1, 10.0)):
+        for step in (100, 200, 300):
+            rows.append(("Hopper-v5", "sac-lsp", seed, step, step + offset, -step))
+            rows.append(("Hopper-v5", "td3", seed, step, (step / 100) ** 2 + offset, 0))
+    rows.append(("Hopper-v5", "td3", 2, 200, 0, 0))  # stopped short of step 300: left out
+    rows.append(("Walker2d-v5", "sac-lsp", 0, 50, 1.0, 0))  # one evaluation only
+    results = write_results(tmp_path / "results.csv", rows)
+    table = tmp_path / "t.md"
+    base = ["plot", str(results), "--no-make-figure", "--table", str(table)]
+    assert main(base + ["--tasks", "Hopper-v5", "--average-last", "2"]) == 0
+    lines = table.read_text().splitlines()
+    assert "each seed scored by the mean of its last 2 evaluations" in lines[0]
+    # sac-lsp: seed 0 (200 + 300) / 2 = 250, seed 1 260; td3: seed 0 (4 + 9) / 2 = 6.5, seed 1 16.5.
+    assert lines[4] == "| sac-lsp | 255.0 ± 5.0 (n=2) |"
+    assert lines[5] == "| td3 | 11.5 ± 5.0 (n=2 of 3) |"
+    assert lines[-2:] == ["| sac-lsp | 250, 260 |", "| td3 | 6.5, 16.5, · |"]
+    assert main(base + ["--tasks", "Hopper-v5", "--average-last", "3"]) == 0  # all three: 200 and 210
+    assert "| sac-lsp | 205.0 ± 5.0 (n=2) |" in table.read_text()
+    assert main(base + ["--tasks", "Hopper-v5", "--average-last", "1"]) == 0
+    assert "| sac-lsp | 305.0 ± 5.0 (n=2) |" in table.read_text()  # the return at the last step
+    capsys.readouterr()
+    assert main(base + ["--average-last", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "Walker2d-v5 / sac-lsp / seed 0 has only 1 evaluation(s) up to step 50; ask for at most 1" in err
+    assert main(base + ["--average-last", "0"]) == 2
+    assert "--average-last must be at least 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

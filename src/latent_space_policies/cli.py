@@ -288,6 +288,9 @@ class PlotArgs:
     """Tasks to show, in this order (default: all in the CSV, in its order)."""
     methods: tuple[str, ...] | None = None
     """Methods to show, in this order (default: all in the CSV, in its order)."""
+    average_last: int = 1
+    """Score each seed in the table by the mean of its last K evaluations up to the task's last step
+    (default 1: its return at that step); a larger K smooths the noise of a single evaluation."""
 
 
 def run_sweep_command(args: SweepArgs) -> None:
@@ -327,6 +330,7 @@ def run_plot(args: PlotArgs) -> None:
         make_figure=args.make_figure,
         tasks=args.tasks,
         methods=args.methods,
+        average_last=args.average_last,
     )
     print(markdown)
     print(f"table: {table}" + (f"; figure: {figure}" if figure else ""))

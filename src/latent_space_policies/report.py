@@ -9,7 +9,10 @@ computed from that file alone.
   A method's curve covers the steps that every one of its seeds has reached.
 - Table: per task, its last step (the furthest any of its runs got: the budget, once one has
   finished) and each method's mean +- std there over the seeds that reached it, with their number;
-  then each seed's return at that step.
+  then each seed's return at that step. With ``average_last`` K > 1 (``lsp plot --average-last K``)
+  a seed's score is instead the mean of its last K evaluations up to that step: a single
+  evaluation (a few episodes) is noisy, and the average shows whether a ranking at the last step
+  is a fluke of that evaluation.
 - Panels and rows follow the order of the file, or the ``tasks`` / ``methods`` asked for.
 """
 
@@ -119,14 +122,29 @@ def mean_curve(by_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.nda
     return np.array(steps), values.mean(axis=0), values.std(axis=0)
 
 
+def _score(series: dict[int, float], last: int, average_last: int, where: str) -> float:
+    """A seed's return at ``last``, or the mean of its last ``average_last`` evaluations up to it."""
+    steps = sorted(step for step in series if step <= last)[-average_last:]
+    if len(steps) < average_last:
+        raise ResultsError(
+            f"--average-last {average_last}, but {where} has only {len(steps)} evaluation(s) up to step "
+            f"{last}; ask for at most {len(steps)}"
+        )
+    return float(np.mean([series[step] for step in steps]))
+
+
 def final_returns(
-    curves: Curves, tasks: list[str], methods: list[str]
+    curves: Curves, tasks: list[str], methods: list[str], average_last: int = 1
 ) -> dict[str, tuple[int | None, dict[str, tuple[float, float, int, int, int]]]]:
     """task -> (its final step, method -> (mean, std, n, seeds, furthest step)).
 
     A task's final step is the last step any of its runs reached (its budget, once a run has
     finished). Each method's mean and std are over the n of its seeds that reached that step (NaN
-    when none did); ``seeds`` is how many it has in all and ``furthest`` how far its runs got."""
+    when none did); ``seeds`` is how many it has in all and ``furthest`` how far its runs got.
+    A seed's value is its return at the final step, or with ``average_last`` K > 1 the mean of its
+    last K evaluations up to it."""
+    if average_last < 1:
+        raise ResultsError(f"--average-last must be at least 1 (1: the return at the last step), not {average_last}")
     table = {}
     for task in tasks:
         reached = [max(by_seed_steps) for (t, _), by_seed in curves.items() if t == task
@@ -139,7 +157,11 @@ def final_returns(
         for method in methods:
             by_seed = curves.get((task, method))
             if by_seed:
-                values = np.array([series[last] for series in by_seed.values() if last in series], dtype=float)
+                values = np.array(
+                    [_score(series, last, average_last, f"{task} / {method} / seed {seed}")
+                     for seed, series in sorted(by_seed.items()) if last in series],
+                    dtype=float,
+                )  # fmt: skip
                 mean, std = (float(values.mean()), float(values.std())) if len(values) else (np.nan, np.nan)
                 furthest = max(max(series) for series in by_seed.values() if series)
                 cells[method] = (mean, std, len(values), len(by_seed), furthest)
@@ -157,13 +179,19 @@ def _cell(cell: tuple[float, float, int, int, int] | None) -> str:
     return f"{spread} (n={n})" if n == seeds else f"{spread} (n={n} of {seeds})"
 
 
-def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str], metric: Metric = "stochastic") -> str:
-    table = final_returns(curves, tasks, methods)
+def final_returns_markdown(
+    curves: Curves, tasks: list[str], methods: list[str], metric: Metric = "stochastic", average_last: int = 1
+) -> str:
+    table = final_returns(curves, tasks, methods, average_last)
     header = ["method"] + [f"{task} @ {table[task][0]} steps" if table[task][0] is not None else task for task in tasks]
+    score = (
+        "" if average_last == 1 else f", each seed scored by the mean of its last {average_last} evaluations up to it"
+    )
+    per_seed = "Each seed's score" if average_last > 1 else "Each seed"
     lines = [
         f"Final return ({metric} policy): mean ± std over the seeds (n) that reached the task's last "
-        "step (the return alone when n=1); 'n=2 of 3': one seed is still short of it; 'running': no seed is "
-        "there yet.",
+        f"step{score} (the {'score' if average_last > 1 else 'return'} alone when n=1); 'n=2 of 3': one seed "
+        "is still short of it; 'running': no seed is there yet.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -172,21 +200,24 @@ def final_returns_markdown(curves: Curves, tasks: list[str], methods: list[str],
         lines.append("| " + " | ".join([method] + [_cell(table[task][1].get(method)) for task in tasks]) + " |")
     lines += [
         "",
-        "Each seed at that step, in seed order ('·': the seed is not there yet):",
+        f"{per_seed} at that step, in seed order ('·': the seed is not there yet):",
         "",
         "| " + " | ".join(["method"] + tasks) + " |",
         "|" + "---|" * (len(tasks) + 1),
     ]
     for method in methods:
-        cells = [_per_seed(curves.get((task, method)), table[task][0]) for task in tasks]
+        cells = [_per_seed(curves.get((task, method)), table[task][0], average_last) for task in tasks]
         lines.append("| " + " | ".join([method] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _per_seed(by_seed: dict[int, dict[int, float]] | None, step: int | None) -> str:
+def _per_seed(by_seed: dict[int, dict[int, float]] | None, step: int | None, average_last: int = 1) -> str:
     if not by_seed or step is None:
         return "-"
-    values = [by_seed[seed].get(step) for seed in sorted(by_seed)]
+    values = [
+        _score(by_seed[seed], step, average_last, f"seed {seed}") if step in by_seed[seed] else None
+        for seed in sorted(by_seed)
+    ]
     return ", ".join("·" if v is None else f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" for v in values)
 
 
@@ -248,19 +279,21 @@ def report(
     make_figure: bool = True,
     tasks: list[str] | tuple[str, ...] | None = None,
     methods: list[str] | tuple[str, ...] | None = None,
+    average_last: int = 1,
 ) -> tuple[Path | None, Path, str]:
     """Write the figure and the Markdown table next to ``results`` (or where asked).
 
     ``tasks`` / ``methods`` choose which of the file's tasks and methods to show, in that order
-    (default: all, in file order)."""
+    (default: all, in file order); ``average_last`` K > 1 scores each seed in the table by the mean
+    of its last K evaluations (see ``final_returns``)."""
     results = Path(results)
     curves, found_tasks, found_methods = read_results(results, metric)
     tasks = _choose(tasks, found_tasks, "task", results)
     methods = _choose(methods, found_methods, "method", results)
     figure_path = Path(figure) if figure else results.with_name("learning_curves.png")
     table_path = Path(table) if table else results.with_name("final_returns.md")
+    markdown = final_returns_markdown(curves, tasks, methods, metric, average_last)  # checks before drawing
     plotted = plot_learning_curves(curves, tasks, methods, figure_path, metric) if make_figure else None
-    markdown = final_returns_markdown(curves, tasks, methods, metric)
     table_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}.tmp")
     tmp.write_text(markdown)
