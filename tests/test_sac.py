@@ -96,10 +96,57 @@ def test_learned_temperature_tracks_the_relative_entropy_of_the_objective(rng, p
     which let the prior fade away in the maze high level.)
     """
     policy = make_policy("lsp", 3, 2, squash=False)
-    config = SACConfig(variant="modern", action_prior=prior, target_entropy=1.0).resolved(2)
+    config = SACConfig(variant="modern", action_prior=prior, ent_coef="auto", target_entropy=1.0).resolved(2)
     sac = make_sac(policy, config)
     state = sac.init(jax.random.PRNGKey(1))
     batch = random_batch(rng, 3, 2, size=256)
     new_state, _ = sac.update(state, batch)
     step = float(new_state.log_alpha - state.log_alpha)
     assert step * expected_direction > 0.5 * config.learning_rate
+
+
+def test_default_temperature_of_a_gaussian_prior_level_keeps_the_prior_acting_without_rewards(rng):
+    """A higher level (unsquashed, Gaussian prior) on a sparse task sees only zero rewards at first.
+
+    With the default settings its temperature must stay where it is over 3,000 updates, so the prior
+    keeps pi near N(0, I) until a reward comes in. The learned temperature ('auto') on the same
+    data falls to below half (its constraint is slack: the relative entropy stays near 0, below
+    the target of |A| nats), which is the collapse the default avoids.
+    """
+    obs_dim, act_dim, updates, chunk = 6, 4, 3000, 500
+    policy = make_policy("lsp", obs_dim, act_dim, squash=False)
+
+    def zero_reward_batches():
+        shape = (chunk, 64)
+        return Batch(
+            observation=rng.normal(size=(*shape, obs_dim)).astype(np.float32),
+            action=rng.normal(size=(*shape, act_dim)).astype(np.float32),
+            reward=np.zeros(shape, np.float32),
+            next_observation=rng.normal(size=(*shape, obs_dim)).astype(np.float32),
+            terminated=np.zeros(shape, np.float32),
+        )
+
+    alphas, relative_entropy = {}, {}
+    for ent_coef in (None, "auto"):
+        config = SACConfig(variant="modern", action_prior="gaussian", ent_coef=ent_coef).resolved(act_dim)
+        sac = make_sac(policy, config)
+        state = sac.init(jax.random.PRNGKey(0))
+        for _ in range(updates // chunk):
+            state, metrics = sac.update(state, zero_reward_batches())
+        assert int(state.gradient_steps) == updates
+        alphas[ent_coef] = float(jnp.exp(state.log_alpha))
+        relative_entropy[ent_coef] = float(metrics["log_pi_minus_log_prior"])
+    assert alphas[None] == pytest.approx(1.0)  # the default: fixed, the prior keeps its weight
+    assert relative_entropy[None] < 0.5  # and pi stays near the prior (KL in nats, sampled)
+    assert alphas["auto"] < 0.5  # the learned rule, on the same data, lets the prior fade
+
+
+def test_gaussian_prior_level_defaults_to_the_paper_temperature_and_reward_scale():
+    """Fixed alpha = 1 and the preset's reward scale (the paper's high levels); a uniform-prior
+    modern level keeps the learned temperature and scale 1; asking for 'auto' keeps scale 1."""
+    gaussian = SACConfig(variant="modern", action_prior="gaussian").resolved(8, preset_reward_scale=3.0)
+    assert (gaussian.ent_coef, gaussian.reward_scale) == (1.0, 3.0)
+    uniform = SACConfig(variant="modern").resolved(8, preset_reward_scale=3.0)
+    assert (uniform.ent_coef, uniform.reward_scale) == ("auto", 1.0)
+    learned = SACConfig(variant="modern", action_prior="gaussian", ent_coef="auto").resolved(8, 3.0)
+    assert (learned.ent_coef, learned.reward_scale) == ("auto", 1.0)

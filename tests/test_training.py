@@ -1,5 +1,7 @@
 """Contracts of the training loop: determinism, save/load, exact resume, Ctrl-C, bad input."""
 
+import csv
+import dataclasses
 import os
 import signal
 
@@ -83,7 +85,7 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, variant):
         if trainer.step == 437:
             os.kill(os.getpid(), signal.SIGINT)
 
-    config = tiny_config(tmp_path, run_name="interrupted", variant=variant, checkpoint_every=200)
+    config = tiny_config(tmp_path, run_name="interrupted", variant=variant, checkpoint_every=200, log_every=100)
     with pytest.raises(TrainingInterrupted, match="resume"):
         train(config, callback=interrupt)
     _, metadata = load_checkpoint(tmp_path / "interrupted" / "checkpoints" / "latest.lsp")
@@ -97,6 +99,35 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, variant):
     assert [line.split(",")[0] for line in log[1:]] == ["350", "700"]
     # wall_time_s counts the first process's training up to its checkpoint as well.
     assert resumed.evaluations[0]["wall_time_s"] > metadata["wall_time_s"] > 0
+    # metrics.csv: one row per log_every (100) steps once updates ran (from step 300), none twice.
+    with open(tmp_path / "interrupted" / "metrics.csv", newline="") as handle:
+        metric_rows = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in metric_rows] == list(range(300, 701, 100))
+    for row in metric_rows:
+        assert float(row["alpha"]) > 0 and float(row["action_norm"]) > 0
+        assert np.isfinite(float(row["log_pi_minus_log_prior"]))
+    if variant == "paper":
+        assert {float(row["alpha"]) for row in metric_rows} == {1.0}
+
+
+def test_resume_keeps_the_temperature_the_run_started_with(tmp_path):
+    """A default that changed after a run started (a Gaussian-prior level's temperature became
+    fixed) does not change the run when it resumes: the resolved values in the checkpoint win."""
+    from latent_space_policies.training import _pin_resolved_temperature
+
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=400))
+    _, metadata = load_checkpoint(result.run_dir / "checkpoints" / "latest.lsp")
+    assert metadata["sac"]["ent_coef"] == "auto" and metadata["sac"]["reward_scale"] == 1.0
+    old = dict(metadata, sac=dict(metadata["sac"], ent_coef="auto", reward_scale=1.0))
+    config = TrainConfig.from_json(metadata["config"])
+    pinned = _pin_resolved_temperature(dataclasses.replace(config, action_prior="gaussian", squash=False), old)
+    assert (pinned.ent_coef, pinned.reward_scale) == ("auto", 1.0)
+    chosen = dataclasses.replace(config, ent_coef=0.5, reward_scale=2.0)
+    assert (_pin_resolved_temperature(chosen, old).ent_coef, _pin_resolved_temperature(chosen, old).reward_scale) == (
+        0.5,
+        2.0,
+    )
+    assert resume(result.run_dir, total_steps=500).steps == 500
 
 
 def test_resume_can_extend_a_finished_run(tmp_path):

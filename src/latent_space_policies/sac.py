@@ -7,6 +7,14 @@ Two variants, chosen by ``SACConfig.variant``:
 - ``"modern"``: twin Q with target Qs, learned temperature (log alpha, target entropy -|A|),
   reward scale 1 (Haarnoja et al., "SAC algorithms and applications", 2018).
 
+A level with a Gaussian action prior (a higher level acting on a frozen level's latent) keeps a
+fixed temperature, alpha = 1 with the task preset's reward scale, in both variants (the paper's
+high levels; SPEC §5, §6). A learned temperature is a constraint E[log pi - log p] <= -target:
+while no reward has come in the critic is flat, pi stays at its prior, the constraint is slack and
+alpha falls by about the learning rate every update (to about 0.3 after 5k updates on the maze),
+so the prior that keeps the high level spread over the low level's skills stops acting before the
+first reward is seen. ``ent_coef='auto'`` still asks for the learned rule.
+
 The objective with an action prior p(a) (paper Eq. 5) is r - alpha (log pi(a|s) - log p(a)):
 a uniform prior (bottom layer, squashed actions) adds nothing; a Gaussian prior (higher layers,
 unbounded latent actions) adds alpha log N(a; 0, I). Time-limit truncation is not termination:
@@ -46,9 +54,11 @@ class SACConfig:
     learning_rate: float = 3e-4
     """Adam step size for every network and the temperature."""
     reward_scale: float | None = None
-    """Multiplies rewards in the backup; default: the task preset (paper) or 1 (modern)."""
+    """Multiplies rewards in the backup; default: the task preset (paper, and with a fixed
+    temperature) or 1 (modern with a learned temperature)."""
     ent_coef: float | Literal["auto"] | None = None
-    """Temperature alpha: a number, or 'auto' to learn it; default 1 (paper) or 'auto' (modern)."""
+    """Temperature alpha: a number, or 'auto' to learn it; default 1 (paper, and any level with a
+    Gaussian action prior) or 'auto' (modern with the uniform prior)."""
     target_entropy: float | None = None
     """Target of the learned temperature for -E[log pi - log p]: the entropy under the uniform prior,
     the relative entropy to the prior under the Gaussian one; default -|A|."""
@@ -65,13 +75,16 @@ class SACConfig:
         paper = self.variant == "paper"
         if self.policy_gradient == "likelihood_ratio" and not paper:
             raise ValueError("policy_gradient='likelihood_ratio' needs a V network: use variant='paper'")
+        # The paper's settings (fixed alpha = 1, the preset's reward scale) for the paper variant, and
+        # by default for a level with a Gaussian prior (see the module docstring).
+        paper_temperature = paper or (self.action_prior == "gaussian" and self.ent_coef is None)
         return dataclasses.replace(
             self,
             tau=self.tau if self.tau is not None else (0.01 if paper else 0.005),
             reward_scale=self.reward_scale
             if self.reward_scale is not None
-            else (preset_reward_scale if paper else 1.0),
-            ent_coef=self.ent_coef if self.ent_coef is not None else (1.0 if paper else "auto"),
+            else (preset_reward_scale if paper_temperature else 1.0),
+            ent_coef=self.ent_coef if self.ent_coef is not None else (1.0 if paper_temperature else "auto"),
             target_entropy=self.target_entropy if self.target_entropy is not None else -float(action_dim),
         )
 
@@ -232,6 +245,9 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
             "policy_loss": policy_loss,
             "q_mean": q_mean,
             "entropy": -log_prob.mean(),
+            # E[log pi - log p]: the relative entropy to the prior (a KL under the Gaussian prior).
+            "log_pi_minus_log_prior": (log_prob - log_prior(action)).mean(),
+            "action_norm": jnp.linalg.norm(action, axis=-1).mean(),  # a higher level's latent actions
             "alpha": alpha,
         }
 

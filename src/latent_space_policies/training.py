@@ -387,6 +387,22 @@ EVAL_FIELDS = [
     "success_deterministic_rate",
 ]
 EPISODE_FIELDS = ["step", "episode", "return", "length", "final_distance"]
+# Every `log_every` steps, the last update's metrics (SAC; SQL leaves the ones it lacks empty).
+# log_pi_minus_log_prior is E[log pi - log p] (the KL to a Gaussian prior on a higher level; minus
+# the entropy under the uniform prior); action_norm is the mean norm of the sampled actions (a
+# higher level's latent actions). Together with alpha they show whether the prior still acts.
+METRIC_FIELDS = [
+    "step",
+    "alpha",
+    "log_pi_minus_log_prior",
+    "entropy",
+    "action_norm",
+    "q_mean",
+    "q_loss",
+    "v_loss",
+    "policy_loss",
+    "sps",
+]
 
 
 class StopFlag:
@@ -451,6 +467,7 @@ class Trainer:
         resume_step = self.step if checkpoint is not None else None
         self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS, resume_step)
         self.episode_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS, resume_step)
+        self.metric_log = _CsvLog(run_dir / "metrics.csv", METRIC_FIELDS, resume_step)
         self.writer = None
         if config.tensorboard:
             from tensorboardX import SummaryWriter
@@ -685,12 +702,17 @@ class Trainer:
                         sps = (self.step - sps_step) / max(now - sps_time, 1e-9)
                         sps_time, sps_step = now, self.step
                         bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
+                        values = {} if metrics is None else {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        if values:
+                            self.metric_log.append(
+                                {"step": self.step, "sps": round(sps, 1)}
+                                | {k: v for k, v in values.items() if k in METRIC_FIELDS}
+                            )
                         if self.writer is not None:
                             self.writer.add_scalar("charts/SPS", sps, self.step)
-                            if metrics is not None:
-                                for name, value in jax.device_get(metrics).items():
-                                    group = "losses" if name.endswith("_loss") else "charts"
-                                    self.writer.add_scalar(f"{group}/{name}", float(value), self.step)
+                            for name, value in values.items():
+                                group = "losses" if name.endswith("_loss") else "charts"
+                                self.writer.add_scalar(f"{group}/{name}", value, self.step)
                     if config.eval_every and self.step % config.eval_every == 0:
                         last_eval = self._evaluate()["return_stochastic_mean"]
                         bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
@@ -786,6 +808,7 @@ def resume(
         details = ", ".join(f"{k}={getattr(config, k)!r} (asked {changed[k]!r})" for k in refused)
         raise CheckpointError(f"cannot change {details} when resuming; start a new run for different settings")
     config = dataclasses.replace(config, **changed)
+    config = _pin_resolved_temperature(config, metadata)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
     if not metadata.get("has_replay", False):
@@ -798,6 +821,19 @@ def resume(
         return trainer.run(callback)
     finally:
         trainer.close()
+
+
+def _pin_resolved_temperature(config: TrainConfig, metadata: dict) -> TrainConfig:
+    """A resumed run keeps the temperature and reward scale it was started with, even where a
+    default has changed since (a Gaussian-prior level's temperature became fixed on 2026-12-03)."""
+    saved = metadata.get("sac") or {}
+    if config.algorithm != "sac" or "ent_coef" not in saved:
+        return config
+    return dataclasses.replace(
+        config,
+        ent_coef=config.ent_coef if config.ent_coef is not None else saved["ent_coef"],
+        reward_scale=config.reward_scale if config.reward_scale is not None else saved["reward_scale"],
+    )
 
 
 def check_observation(observation, observation_dim: int) -> np.ndarray:
