@@ -1,13 +1,15 @@
 """The maze experiment's environments (SPEC §6) and the training features it needs."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
 
 from latent_space_policies.envs import make_env
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_WALLS, GOAL_RADIUS, GOAL_REWARD
-from latent_space_policies.errors import ShapeError
+from latent_space_policies.checkpoint import load_checkpoint
+from latent_space_policies.errors import LSPError, ShapeError
 from latent_space_policies.rewards import resolve_reward
 
 
@@ -210,6 +212,22 @@ def test_ant_maze_experiment_runs_end_to_end_resumably(tmp_path, monkeypatch):
     assert len(logs) == 3  # the locomotion layer and two maze runs
     run_experiment(args)  # everything finished: nothing runs again
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.log")} == logs
+    # The locomotion layer was pretrained with the paper's settings for low levels.
+    _, metadata = load_checkpoint(tmp_path / "locomotion__0" / "checkpoints" / "latest.lsp", sections=())
+    assert (metadata["sac"]["variant"], metadata["sac"]["ent_coef"], metadata["sac"]["reward_scale"]) == (
+        "paper",
+        1.0,
+        3.0,
+    )
+    # A trained layer given with --locomotion is used as it is: nothing is pretrained.
+    other = tmp_path / "from_layer"
+    layer = tmp_path / "locomotion__0" / "policy.lsp"
+    run_experiment(dataclasses.replace(args, output_dir=str(other), methods=("hierarchy",), locomotion=str(layer)))
+    assert sorted(p.name for p in other.glob("*.log")) == ["goal2__hierarchy__0.log"]
+    _, metadata = load_checkpoint(other / "goal2__hierarchy__0" / "policy.lsp", sections=())
+    assert metadata["config"]["base"] == str(layer)
+    with pytest.raises(LSPError, match="no such file"):
+        run_experiment(dataclasses.replace(args, locomotion=str(tmp_path / "missing.lsp")))
 
     video = _osmesa_available()
     if video:
@@ -260,3 +278,109 @@ def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):
     assert _video_rank(early) == (0, 3.0) and _video_rank(late) == (-2, 6.0)
     assert min((_video_rank(r), r.name) for r in (early, late, never))[1] == late.name
     assert min((_video_rank(r), r.name) for r in (early, never))[1] == never.name  # then by distance
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def test_path_distance_follows_the_corridors_through_the_junction():
+    from latent_space_policies.envs.ant import corridor_path, path_distance
+
+    south = corridor_path(CROSS_MAZE_GOALS[0])  # (0, 0) -> (6, 0) -> (6, -6)
+    assert path_distance((0.0, 0.0), south) == pytest.approx(12.0)
+    assert path_distance((6.0, 0.0), south) == pytest.approx(6.0)
+    assert path_distance((6.0, -6.0), south) == pytest.approx(0.0)
+    assert path_distance((3.0, 0.0), south) == pytest.approx(9.0)
+    assert path_distance((6.0, -2.0), south) == pytest.approx(4.0)
+    # Off the path: the shorter of (to the nearest point of a segment + the path left from there):
+    # from (2, 1) straight to the junction beats dropping onto the first segment (1 + 4 + 6).
+    assert path_distance((2.0, 1.0), south) == pytest.approx(np.hypot(4.0, 1.0) + 6.0)
+    # In the north arm, the way to the south goal runs back through the junction.
+    assert path_distance((6.0, 5.0), south) == pytest.approx(5.0 + 6.0)
+    east = corridor_path(CROSS_MAZE_GOALS[2])
+    assert path_distance((0.0, 0.0), east) == pytest.approx(12.0)
+
+
+def test_dense_maze_pays_for_progress_along_the_path_and_the_goal():
+    """Rewards summed over an episode = 100 x (path distance at the start - at the end) + 1000 at
+    the goal, computed independently from the torso's positions."""
+    from latent_space_policies.envs.ant import PATH_PROGRESS_REWARD, corridor_path, path_distance
+
+    env = make_env("LSP/AntCrossMazeDense-Goal2-v0")
+    sparse = make_env("LSP/AntCrossMaze-Goal2-v0")
+    _, info = env.reset(seed=0)
+    waypoints = corridor_path(CROSS_MAZE_GOALS[2])
+    assert info["path_distance_to_goal"] == pytest.approx(
+        path_distance(env.unwrapped.data.body("torso").xpos[:2], waypoints)
+    )
+    total, expected = 0.0, 0.0
+    base = env.unwrapped
+    for _ in range(30):  # pushed east at 2 m/s: about 3 m of progress
+        qvel = base.data.qvel.copy()
+        qvel[:2] = (2.0, 0.0)
+        base.set_state(base.data.qpos.copy(), qvel)
+        before = path_distance(base.data.body("torso").xpos[:2], waypoints)
+        _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+        expected += PATH_PROGRESS_REWARD * (before - path_distance(base.data.body("torso").xpos[:2], waypoints))
+        total += reward
+    assert total == pytest.approx(expected, rel=1e-9)
+    assert total > 200.0 and not terminated
+    _teleport(env, 11.0, 0.0)
+    before = path_distance(base.data.body("torso").xpos[:2], waypoints)
+    _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+    progress = PATH_PROGRESS_REWARD * (before - info["path_distance_to_goal"])
+    assert terminated and info["is_success"] and reward == pytest.approx(GOAL_REWARD + progress)
+    sparse.reset(seed=0)
+    assert sparse.step(np.zeros(8, np.float32))[1] == 0.0  # the paper's maze stays sparse
+
+
+def _untrained_locomotion_layer(path):
+    import jax
+
+    from latent_space_policies.hierarchy import Level, save_hierarchy
+    from latent_space_policies.policies import policy_from_spec
+    from latent_space_policies.training import TrainConfig, policy_spec
+
+    arena = make_env("LSP/AntArena-v0")
+    spec = policy_spec(TrainConfig(env_id="LSP/AntArena-v0"), arena.observation_space.shape[0], 8, True)
+    params = policy_from_spec(spec).init(jax.random.PRNGKey(0))
+    return save_hierarchy(path, [Level(spec, params, env_id="LSP/AntArena-v0")], "LSP/AntArena-v0")
+
+
+def test_oracle_planning_leaves_the_real_episode_as_if_the_chosen_latents_were_played(tmp_path):
+    """The candidates run in scratch copies of the MuJoCo state: replaying the chosen latents, each
+    held 3 steps, from the same reset gives the same final state, bit for bit."""
+    from latent_space_policies.experiments.maze_oracle import load_locomotion_layer, oracle_episode
+
+    level, forward = load_locomotion_layer(_untrained_locomotion_layer(tmp_path / "layer.lsp"))
+    env = make_env("LSP/AntCrossMaze-Goal1-v0", max_episode_steps=30)
+    record = oracle_episode(
+        env, level, forward, candidates=3, horizon=4, hold=3, rng=np.random.default_rng(0), reset_seed=5
+    )
+    planned_qpos = env.unwrapped.data.qpos.copy()
+    assert record["steps"] <= 30 and len(record["latents"]) == -(-record["steps"] // 3)
+    observation, _ = env.reset(seed=5)
+    for latent in record["latents"]:
+        for _ in range(3):
+            action = np.asarray(forward(level.params, np.asarray(observation, np.float32)[2:], latent))
+            observation, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+    np.testing.assert_array_equal(env.unwrapped.data.qpos, planned_qpos)
+    assert info["distance_to_goal"] == record["final_distance"]
+
+
+def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, capsys):
+    import json
+
+    from latent_space_policies.cli import main
+
+    layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")
+    out = tmp_path / "oracle.json"
+    argv = ["experiment", "ant-maze-oracle", str(layer), "--episodes", "1", "--candidates", "2", "--horizon", "2"]
+    assert main([*argv, "--max-episode-steps", "6", "--goals", "0", "2", "--output", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["goals"]) == {"0", "2"}
+    for row in report["goals"].values():
+        assert 0.0 <= row["success_rate"] <= 1.0 and row["final_distance_mean"] > GOAL_RADIUS
+        assert row["episodes"][0]["steps"] == 6
+    assert main([*argv, "--hold", "0"]) == 2
+    assert "--hold must be at least 1" in capsys.readouterr().err

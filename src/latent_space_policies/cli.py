@@ -169,6 +169,15 @@ def run_ant_maze(args) -> None:
     print(f"done: evaluations in {path}, figure in {path.with_suffix('.png')}")
 
 
+def run_ant_maze_oracle(args) -> None:
+    from latent_space_policies.experiments.maze_oracle import run_oracle, summary
+
+    report = run_oracle(args)
+    print(summary(report))
+    if args.output:
+        print(f"report: {args.output}")
+
+
 def run_ant_maze_pictures(args) -> None:
     from latent_space_policies.experiments.ant_maze import pictures
 
@@ -179,7 +188,7 @@ def run_ant_maze_pictures(args) -> None:
 @dataclasses.dataclass
 class ExperimentArgs:
     """Reproduce one of the paper's experiments: `lsp experiment ant-maze --help`,
-    `lsp experiment ant-maze-pictures --help`."""
+    `lsp experiment ant-maze-pictures --help`, `lsp experiment ant-maze-oracle --help`."""
 
 
 @dataclasses.dataclass
@@ -338,10 +347,11 @@ def run_plot(args: PlotArgs) -> None:
 
 def _parse(argv: list[str] | None):
     from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+    from latent_space_policies.experiments.maze_oracle import OracleArgs
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["experiment"]:
-        experiments = {"ant-maze": AntMazeArgs, "ant-maze-pictures": AntMazePicturesArgs}
+        experiments = {"ant-maze": AntMazeArgs, "ant-maze-pictures": AntMazePicturesArgs, "ant-maze-oracle": OracleArgs}
         return tyro.extras.subcommand_cli_from_dict(
             experiments, args=argv[1:], prog="lsp experiment", description="The paper's experiments"
         )
@@ -361,6 +371,7 @@ def _parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+    from latent_space_policies.experiments.maze_oracle import OracleArgs
 
     args = _parse(argv)
     if isinstance(args, ExperimentArgs):
@@ -375,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             PlotArgs: run_plot,
             AntMazeArgs: run_ant_maze,
             AntMazePicturesArgs: run_ant_maze_pictures,
+            OracleArgs: run_ant_maze_oracle,
         }
         runners[type(args)](args)
     except TrainingInterrupted as stop:

@@ -43,6 +43,16 @@ PRESETS: dict[str, Preset] = {
         # paper's rule (2|A| and |A|) for the env we actually run.
         Preset("Humanoid-v5", 3.0, None, None, 20_000_000, PAPER_TABLE_2 + "; dims 2|A|, |A| for |A| = 17",
                sql_reward_scale=100.0),
+        # The maze experiment (paper §6.3, App. A): the locomotion layer is trained "using the same
+        # parameters used for the corresponding benchmark environment" (Ant: scale 3, 16, 8) for
+        # about 4M steps; the high levels' parameters "are equal to the benchmark parameters".
+        Preset("LSP/AntArena-v0", 3.0, 16, 8, 4_000_000, "paper App. A: the benchmark Ant's values; §6.3: 4M steps"),
+        *(
+            Preset(f"LSP/AntCrossMaze{kind}-Goal{goal}-v0", 3.0, 16, 8, 3_000_000,
+                   "paper App. A.2: the benchmark Ant's values; steps: SPEC §6's budget (1M decisions)")
+            for kind in ("", "Dense") for goal in range(3)
+        ),
+        Preset("LSP/AntMazeUMaze-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)"),
         # Not in the paper: a seconds-long sanity task. Measured in this repo (tests/test_learning.py).
         Preset("Pendulum-v1", 5.0, 16, 16, 20_000, "ours: quick checks, not from the paper"),
     ]

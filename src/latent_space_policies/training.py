@@ -74,7 +74,8 @@ class TrainConfig:
     num_coupling: int = 2
     """Coupling layers in the flow (2 per level in the paper; 4 for the end-to-end ablation)."""
     reward_scale: float | None = None
-    """Reward multiplier; default: preset's (paper variant), 1 (modern), the original's per task (sql, sql.py)."""
+    """Reward multiplier; default: preset's (paper variant, and any level with a Gaussian prior), 1 (modern),
+    the original's per task (sql, sql.py)."""
     embedding_dim: int | None = None
     """Observation-embedding width; default: preset's (2|A|)."""
     coupling_hidden: int | None = None
@@ -90,7 +91,8 @@ class TrainConfig:
     action_prior: Literal["uniform", "gaussian"] | None = None
     """Action prior of the objective; default: uniform if squashed, gaussian otherwise."""
     ent_coef: float | Literal["auto"] | None = None
-    """Temperature: a number or 'auto'; default: 1 (paper) or 'auto' (modern)."""
+    """Temperature: a number or 'auto'; default: 1 (paper, and any level with a Gaussian prior: a higher
+    level, whose learned temperature would fall to about 0 before a sparse reward comes in) or 'auto' (modern)."""
     target_entropy: float | None = None
     """Target entropy of the learned temperature; default -|A|."""
     tau: float | None = None

@@ -8,6 +8,10 @@
   the goal, when the torso's height leaves [0.2, 1.0], or after 1000 steps. The observation is the
   torso's xy followed by the arena's observation, so ``obs[2:]`` is exactly what a locomotion layer
   trained in the arena sees (``--base-observation 2:``).
+- ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0``: the same maze with a dense reward, 100 per metre of
+  progress along the corridor path (start -> junction (6, 0) -> goal) plus 1000 at the goal: a
+  diagnostic of the high-level trainer (if a hierarchy cannot learn this, the fault is not
+  exploration), not a task of the paper.
 
 Gymnasium's ant differs from rllab's (the paper's): a control step is 0.05 s (frame skip 5 of 0.01 s)
 rather than 0.02 s, and the observation holds 78 clipped contact forces. Both are kept as Gymnasium
@@ -43,6 +47,34 @@ CROSS_MAZE_GOALS: tuple[tuple[float, float], ...] = ((6.0, -6.0), (6.0, 6.0), (1
 GOAL_RADIUS = 2.0
 GOAL_REWARD = 1000.0
 WALL_HALF_HEIGHT = 1.0
+# The corridors' centre lines: from the start east to the junction at (6, 0), then to the goal.
+CROSS_MAZE_JUNCTION = (6.0, 0.0)
+# Dense check only (``LSP/AntCrossMazeDense-Goal{k}-v0``): reward per metre of progress along the path.
+PATH_PROGRESS_REWARD = 100.0
+
+
+def corridor_path(goal: tuple[float, float], start: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Waypoints (start, junction, goal) of the corridor path to ``goal`` (a (3, 2) array)."""
+    return np.array([start, CROSS_MAZE_JUNCTION, goal], dtype=np.float64)
+
+
+def path_distance(xy, waypoints: np.ndarray) -> float:
+    """Distance left to walk from ``xy`` to the last waypoint along the polyline ``waypoints``.
+
+    ``xy`` is projected onto each segment; the cost of a segment is the distance to that projection
+    plus the path length from it to the end; the smallest cost wins. At a waypoint this is the
+    remaining path length; off the path it adds the distance to it.
+    """
+    xy = np.asarray(xy, np.float64)
+    segments = np.diff(waypoints, axis=0)
+    lengths = np.linalg.norm(segments, axis=1)
+    after = np.concatenate([np.cumsum(lengths[::-1])[::-1][1:], [0.0]])  # path length after segment k
+    best = np.inf
+    for start, segment, length, rest in zip(waypoints[:-1], segments, lengths, after):
+        t = 0.0 if length == 0 else float(np.clip(np.dot(xy - start, segment) / length**2, 0.0, 1.0))
+        point = start + t * segment
+        best = min(best, float(np.linalg.norm(xy - point)) + (1.0 - t) * length + rest)
+    return best
 
 
 def speed_reward_terms(x_velocity: float, y_velocity: float, action: np.ndarray, contact_cost: float) -> dict:
@@ -130,8 +162,10 @@ class AntCrossMazeEnv(AntEnv):
     holds ``distance_to_goal`` and ``is_success``.
     """
 
-    def __init__(self, goal: int | tuple[float, float] = 2, **kwargs):
+    def __init__(self, goal: int | tuple[float, float] = 2, dense: bool = False, **kwargs):
         self.goal = np.asarray(CROSS_MAZE_GOALS[goal] if isinstance(goal, int) else goal, dtype=np.float64)
+        self.dense = dense
+        self.waypoints = corridor_path(tuple(self.goal))
         path = _write_xml(cross_maze_xml(goal=tuple(self.goal)))
         try:
             kwargs.setdefault("exclude_current_positions_from_observation", False)
@@ -151,10 +185,15 @@ class AntCrossMazeEnv(AntEnv):
         success = distance <= GOAL_RADIUS
         fallen = not self.is_healthy
         terminated = success or (fallen and self._terminate_when_unhealthy)
+        reward = GOAL_REWARD if success else 0.0
+        path_left = path_distance(xy, self.waypoints)
+        if self.dense:  # the dense-reward check: progress along the corridor path, plus the goal
+            reward += PATH_PROGRESS_REWARD * (path_distance(xy_before, self.waypoints) - path_left)
         info = {
             "x_position": float(xy[0]),
             "y_position": float(xy[1]),
             "distance_to_goal": distance,
+            "path_distance_to_goal": path_left,
             "is_success": bool(success),
             # For the shaped baselines (reward 'task+speed_xy'):
             "x_velocity": float(x_velocity),
@@ -163,10 +202,15 @@ class AntCrossMazeEnv(AntEnv):
         }
         if self.render_mode == "human":
             self.render()
-        return self._get_obs(), GOAL_REWARD if success else 0.0, terminated, False, info
+        return self._get_obs(), float(reward), terminated, False, info
 
     def _get_reset_info(self):
-        return {"distance_to_goal": self.distance_to_goal(), "is_success": False}
+        xy = self.data.body(self._main_body).xpos[:2]
+        return {
+            "distance_to_goal": self.distance_to_goal(),
+            "path_distance_to_goal": path_distance(xy, self.waypoints),
+            "is_success": False,
+        }
 
 
 def register_ant_envs() -> None:
@@ -178,3 +222,8 @@ def register_ant_envs() -> None:
         env_id = f"LSP/AntCrossMaze-Goal{k}-v0"
         if env_id not in registry:
             gym.register(env_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs={"goal": k})
+        dense_id = f"LSP/AntCrossMazeDense-Goal{k}-v0"
+        if dense_id not in registry:
+            gym.register(
+                dense_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs={"goal": k, "dense": True}
+            )

@@ -1,15 +1,18 @@
 """The paper's Fig. 5: the ant maze with a pretrained locomotion layer, as one resumable command.
 
-    lsp experiment ant-maze --output-dir runs/ant_maze --pretrain-steps 1000000 --steps 300000
+    lsp experiment ant-maze --output-dir runs/ant_maze --locomotion pretrained/ant_locomotion.lsp --steps 3000000
 
-1. Pretrain the locomotion layer once: a squashed LSP on ``LSP/AntArena-v0`` (speed in any
-   direction), ``OUT/locomotion__{seed}``.
+1. Pretrain the locomotion layer once, unless ``--locomotion`` gives a trained one: a squashed LSP on
+   ``LSP/AntArena-v0`` (speed in any direction) with the paper's settings for low levels (the
+   ``paper`` variant: fixed temperature, the Ant preset's reward scale 3; 4M steps),
+   ``OUT/locomotion__{seed}``.
 2. For each goal of ``LSP/AntCrossMaze-Goal{0,1,2}-v0`` and each seed, train:
    - ``hierarchy``: a high level on the frozen locomotion layer (no squash, Gaussian prior, each latent
      held for 3 env steps, its own latent sampled once per episode, embedding 2x128 -> 16 linear,
      s/t width 8; SPEC §6), seeing the full observation; the low level sees ``obs[2:]``;
-   - ``hierarchy-paper``: the same with the original high level's SAC (``--variant paper``: fixed
-     temperature, reward scale 3);
+   - ``hierarchy-paper``: the same with the original high level's SAC (``--variant paper``: one Q,
+     a V and a target V); both high levels keep a fixed temperature with reward scale 3 (the
+     default of a level with a Gaussian prior, see sac.py);
    - ``scratch``: a single LSP from scratch on the sparse task reward;
    - ``finetune``: the pretrained locomotion policy fine-tuned on the task reward (it sees ``obs[2:]``,
      as when it was trained);
@@ -51,8 +54,14 @@ class AntMazeArgs:
 
     output_dir: str = "runs/ant_maze"
     """Folder of every run, the collected CSV and the figure."""
-    pretrain_steps: int = 1_000_000
+    pretrain_steps: int = 4_000_000
     """Env steps of locomotion pretraining (the paper: about 4M)."""
+    pretrain_variant: str = "paper"
+    """SAC variant of the locomotion pretraining: 'paper' (fixed temperature, the Ant preset's reward
+    scale 3), as the paper trains low levels with the benchmark's settings."""
+    locomotion: str | None = None
+    """A trained locomotion layer (policy.lsp) to use instead of pretraining one, e.g. the committed
+    pretrained/ant_locomotion.lsp; `--pretrain-steps` is then not used."""
     steps: int = 300_000
     """Env steps of each maze run."""
     goals: tuple[int, ...] = (0, 1, 2)
@@ -73,7 +82,8 @@ class AntMazeArgs:
     max_episode_steps: int = 1000
     """Episode time limit in env steps (SPEC §6: 1000)."""
     variant: str = "modern"
-    """SAC variant of every run."""
+    """SAC variant of every maze run (a high level, with its Gaussian prior, keeps a fixed
+    temperature and reward scale 3 in either variant; 'hierarchy-paper' always uses 'paper')."""
     collect_only: bool = False
     """Only collect the CSV and draw the figure from the runs already there."""
 
@@ -86,7 +96,9 @@ class AntMazePicturesArgs:
     output_dir: str = "runs/ant_maze"
     """The experiment's folder (as given to `lsp experiment ant-maze`)."""
     pretrain_seed: int = 0
-    """Which locomotion layer to draw."""
+    """Which locomotion layer to draw (OUT/locomotion__SEED)."""
+    locomotion: str | None = None
+    """Draw this locomotion layer (a policy.lsp) instead of the experiment's own."""
     steps: int = 500
     """Env steps each fixed latent is held for in the steering picture."""
     video_goal: int | None = None
@@ -122,7 +134,7 @@ def _command(run: Path, steps: int, args: list[str], eval_every: int, extra: Seq
 
 def pretrain_run(args: AntMazeArgs) -> tuple[Path, list[str]]:
     run = Path(args.output_dir) / f"locomotion__{args.pretrain_seed}"
-    command = ["train", "--env-id", ARENA, "--seed", str(args.pretrain_seed), "--variant", args.variant]
+    command = ["train", "--env-id", ARENA, "--seed", str(args.pretrain_seed), "--variant", args.pretrain_variant]
     command += ["--snapshot-every", "250000"]
     return run, _command(run, args.pretrain_steps, command, 25_000, _episode_settings(args))
 
@@ -141,10 +153,10 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                 env = ["--env-id", maze_id(goal), "--seed", str(seed), "--variant", args.variant]
                 shaping = ["--reward", "task+speed_xy"] if method.endswith("+motion") else []
                 if method.startswith("hierarchy"):
-                    command = ["stack", str(locomotion / "policy.lsp"), *env, "--base-observation", "2:"]
-                    if method == "hierarchy-paper":  # the original high level: fixed temperature, reward scale 3
+                    command = ["stack", str(locomotion), *env, "--base-observation", "2:"]
+                    if method == "hierarchy-paper":  # the original high level's SAC: Q + V + target V
                         command = [c for c in command if c not in ("--variant", args.variant)]
-                        command += ["--variant", "paper", "--reward-scale", "3"]
+                        command += ["--variant", "paper"]
                     command += ["--action-repeat", str(ACTION_REPEAT), "--latent-per-episode"]
                     command += ["--embedding-dim", "16", "--no-embedding-output-relu", "--coupling-hidden", "8"]
                     steps, every = args.steps // ACTION_REPEAT, args.eval_every // ACTION_REPEAT
@@ -152,7 +164,7 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                     command, steps, every = ["train", *env, *shaping], args.steps, args.eval_every
                 elif method.startswith("finetune"):
                     command = ["train", *env, *shaping, "--observation", "2:"]
-                    command += ["--init-policy", str(locomotion / "policy.lsp")]
+                    command += ["--init-policy", str(locomotion)]
                     steps, every = args.steps, args.eval_every
                 else:
                     raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
@@ -260,11 +272,17 @@ def run_experiment(args: AntMazeArgs) -> Path:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not args.collect_only:
-        locomotion, command = pretrain_run(args)
-        if not _finished(locomotion, args.pretrain_steps):
-            [(_, code)] = run_pinned([(locomotion, command)], 1)
-            if code != 0:
-                raise LSPError(f"locomotion pretraining failed (exit {code}); see {locomotion}.log")
+        if args.locomotion is not None:
+            locomotion = Path(args.locomotion)
+            if not locomotion.is_file():
+                raise LSPError(f"--locomotion {locomotion}: no such file; give a trained layer's policy.lsp")
+        else:
+            run, command = pretrain_run(args)
+            if not _finished(run, args.pretrain_steps):
+                [(_, code)] = run_pinned([(run, command)], 1)
+                if code != 0:
+                    raise LSPError(f"locomotion pretraining failed (exit {code}); see {run}.log")
+            locomotion = run / "policy.lsp"
         todo = [(run, command) for run, command, steps in maze_runs(args, locomotion) if not _finished(run, steps)]
         failed = [run.name for run, code in run_pinned(todo, args.jobs) if code != 0]
         if failed:
@@ -455,9 +473,13 @@ def pictures(args: AntMazePicturesArgs) -> dict:
     import json
 
     out = Path(args.output_dir)
-    locomotion = out / f"locomotion__{args.pretrain_seed}" / "policy.lsp"
+    if args.locomotion is not None:
+        locomotion = Path(args.locomotion)
+    else:
+        locomotion = out / f"locomotion__{args.pretrain_seed}" / "policy.lsp"
     if not locomotion.exists():
         raise LSPError(f"{locomotion} not found: run `lsp experiment ant-maze --output-dir {out}` first")
+    out.mkdir(parents=True, exist_ok=True)
     made: dict = {}
     stats = steering_figure(locomotion, out / "steering.png", steps=args.steps)
     (out / "steering.json").write_text(json.dumps(stats, indent=2) + "\n")
