@@ -78,12 +78,14 @@ def test_save_load_gives_identical_actions(tmp_path):
 
 @pytest.mark.parametrize("variant", ["modern", "paper"])
 def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, variant):
-    """Ctrl-C mid-episode (step 437 of 700, episode length 150), then --resume: same final state."""
+    """Ctrl-C (SIGTERM in the paper variant's run: what kill, docker stop and Slurm send)
+    mid-episode (step 437 of 700, episode length 150), then --resume: same final state."""
     reference = train(tiny_config(tmp_path, run_name="straight", variant=variant, checkpoint_every=200))
+    stop_signal = signal.SIGINT if variant == "modern" else signal.SIGTERM
 
     def interrupt(trainer):
         if trainer.step == 437:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), stop_signal)
 
     config = tiny_config(tmp_path, run_name="interrupted", variant=variant, checkpoint_every=200, log_every=100)
     with pytest.raises(TrainingInterrupted, match="resume"):
@@ -263,3 +265,22 @@ def test_eval_writes_a_video(tmp_path, monkeypatch, capsys):
 
     frames = imageio.mimread(video)
     assert len(frames) >= 1 and frames[0].ndim == 3 and frames[0].std() > 0  # not a blank frame
+
+
+def test_a_second_writer_of_a_run_folder_gets_a_one_line_error(tmp_path):
+    """One process writes a run folder: while its lock is held, a fresh run with the same name and a
+    resume of it are refused, naming the holder; once released, the resume goes ahead."""
+    from latent_space_policies.training import RunLock
+
+    first = train(tiny_config(tmp_path, run_name="run", total_steps=400))
+    holder = RunLock(first.run_dir)  # as if another process were training in it
+    try:
+        with pytest.raises(CheckpointError, match=f"another process \\(pid {os.getpid()}\\)"):
+            resume(first.run_dir, total_steps=500)
+        (first.run_dir / "checkpoints" / "latest.lsp").rename(first.run_dir / "moved.lsp")
+        with pytest.raises(CheckpointError, match="another process"):
+            train(tiny_config(tmp_path, run_name="run", total_steps=400))
+        (first.run_dir / "moved.lsp").rename(first.run_dir / "checkpoints" / "latest.lsp")
+    finally:
+        holder.release()
+    assert resume(first.run_dir, total_steps=500).steps == 500

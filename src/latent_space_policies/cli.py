@@ -392,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop at once, without a traceback
+        print("stopped at once; a run continues from its last checkpoint with: lsp train --resume RUN_DIR", file=sys.stderr)
+        return 130
     except LSPError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -408,11 +408,11 @@ METRIC_FIELDS = [
 
 
 class StopFlag:
-    """The first of ``signals`` (default: Ctrl-C) asks the loop to stop at the end of the current
-    step with a checkpoint; a second one raises KeyboardInterrupt. Handlers are installed only in
-    the main thread and restored on exit."""
+    """The first of ``signals`` (default: Ctrl-C and SIGTERM, what `kill`, `docker stop`, Slurm and
+    Kubernetes send) asks the loop to stop at the end of the current step with a checkpoint; a second
+    one raises KeyboardInterrupt. Handlers are installed only in the main thread and restored on exit."""
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT,)):
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
         self.requested = False
         self._signals = signals
         self._previous: dict[int, Any] = {}
@@ -762,6 +762,42 @@ def _rng_state_from_json(document: dict) -> dict:
     return convert(document)
 
 
+class RunLock:
+    """An exclusive lock on a run folder (``RUN_DIR/.lock``, flock), held by the one process that
+    writes it; the operating system releases it when that process ends, however it ends."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+        import os
+
+        path = Path(run_dir) / ".lock"
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise CheckpointError(
+                f"{run_dir} is being written by another process (pid {holder}); wait for it to end "
+                f"or stop it (kill -TERM {holder} saves a checkpoint) before writing to this run folder"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 def _new_run_dir(config: TrainConfig) -> Path:
     name = config.run_name or (
         f"{config.env_id}__{'sql' if config.algorithm == 'sql' else f'{config.policy}-{config.variant}'}"
@@ -780,12 +816,13 @@ def train(config: TrainConfig, callback: Callable[[Trainer], None] | None = None
     """Start a new run of ``config`` in a fresh run folder and train it to the end."""
     get_preset(config.env_id)  # nothing to check, but keeps the import honest for unknown ids
     run_dir = _new_run_dir(config)
-    trainer = Trainer(config, run_dir)
-    (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
-    try:
-        return trainer.run(callback)
-    finally:
-        trainer.close()
+    with RunLock(run_dir):
+        trainer = Trainer(config, run_dir)
+        (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        try:
+            return trainer.run(callback)
+        finally:
+            trainer.close()
 
 
 def resume(
@@ -797,6 +834,16 @@ def resume(
     checkpoint intervals); anything else is refused with a clear error.
     """
     run_dir = Path(run_dir)
+    folder = run_dir.parent.parent if run_dir.is_file() else run_dir
+    lock = RunLock(folder) if folder.is_dir() else None
+    try:
+        return _resume_locked(run_dir, total_steps, callback, overrides)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: dict) -> TrainResult:
     trees, metadata = load_checkpoint(run_dir / "checkpoints" / "latest.lsp" if run_dir.is_dir() else run_dir)
     if run_dir.is_file():
         run_dir = run_dir.parent.parent

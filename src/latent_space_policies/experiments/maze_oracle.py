@@ -7,13 +7,15 @@ A planner takes the high level's place. At every decision it copies the MuJoCo s
 scratch copies, gives each a fresh latent h_k ~ N(0, I) (the first keeps the latent chosen last
 time), simulates the frozen layer holding h_k for ``horizon`` env steps (the layer still acts every
 step on its own observation, as in the hierarchy), and scores each by the path distance left to the
-goal along the corridors (start -> junction (6, 0) -> goal; a fall scores worst). The real ant then
+goal along the corridors (start -> junction (6, 0) -> goal; a fall, or the torso turned upside
+down, which the maze does not count as a fall but leaves the ant stuck, scores worst). The real ant then
 holds the best latent for ``hold`` env steps (3, the maze high level's action repeat), and the
 planner decides again. Nothing is learned: what the planner reaches bounds what a trained high
 level can reach on this layer with these latents. If the oracle does not reach the goals, no
 amount of high-level training will, and the layer (not the high level) must change.
 
-The report gives, per goal, the success rate, the fall rate and the final distance to the goal
+The report gives, per goal, the success rate, the fall rate, the rate of episodes that end with the
+ant on its back, and the final distance to the goal
 (straight-line, as the maze's metric) over ``episodes`` episodes, with the settings and the time
 it took.
 """
@@ -80,6 +82,11 @@ def load_locomotion_layer(path: str | Path):
     return level, forward
 
 
+def _upright(inner) -> bool:
+    """The torso's z axis points up (an ant on its back stays "healthy" by height but cannot walk)."""
+    return bool(inner.data.body(inner._main_body).xmat[8] > 0.0)
+
+
 def oracle_episode(env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int) -> dict:
     """One episode of the planner in ``env`` (an ``LSP/AntCrossMaze-Goal*`` env from make_env)."""
     import mujoco
@@ -106,7 +113,7 @@ def oracle_episode(env, level, forward, *, candidates: int, horizon: int, hold: 
                     inner.data = scratch[k]
                     inner.do_simulation(actions[k], inner.frame_skip)
                     observations[k] = inner._get_obs()[2:]
-                    alive[k] = inner.is_healthy
+                    alive[k] = inner.is_healthy and _upright(inner)
                 inner.data = real_data
             scores = np.array(
                 [path_distance(data.body(inner._main_body).xpos[:2], inner.waypoints) for data in scratch]
@@ -127,6 +134,7 @@ def oracle_episode(env, level, forward, *, candidates: int, horizon: int, hold: 
     return {
         "success": bool(info.get("is_success", False)),
         "fell": fell,
+        "flipped": not fell and not _upright(inner),
         "final_distance": float(info["distance_to_goal"]),
         "final_path_distance": float(info["path_distance_to_goal"]),
         "steps": steps,
@@ -170,6 +178,7 @@ def run_oracle(args: OracleArgs) -> dict:
             "goal": list(CROSS_MAZE_GOALS[goal]),
             "success_rate": float(np.mean([e["success"] for e in episodes])),
             "fall_rate": float(np.mean([e["fell"] for e in episodes])),
+            "flip_rate": float(np.mean([e["flipped"] for e in episodes])),
             "final_distance_mean": float(distances.mean()),
             "final_distance_std": float(distances.std()),
             "steps_mean": float(np.mean([e["steps"] for e in episodes])),
@@ -188,6 +197,7 @@ def summary(report: dict) -> str:
     for goal, row in report["goals"].items():
         lines.append(
             f"  goal {goal} {tuple(row['goal'])}: success {row['success_rate']:.0%}, fell {row['fall_rate']:.0%}, "
+            f"ended on its back {row['flip_rate']:.0%}, "
             f"final distance {row['final_distance_mean']:.2f} +- {row['final_distance_std']:.2f}"
         )
     return "\n".join(lines)
