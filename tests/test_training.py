@@ -243,7 +243,14 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert (tmp_path / "cli" / "tb").is_dir() and (tmp_path / "cli" / "eval.csv").exists()
     assert main(["eval", str(tmp_path / "cli"), "--episodes", "2", "--deterministic"]) == 0
     assert "return" in capsys.readouterr().out
-    assert main(["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]) == 0
+    # A typed setting that differs from the run's is refused even when it equals the CLI default
+    # (the run is Pendulum-v1; Hopper-v5 is the default --env-id), before anything is trained.
+    resume_args = ["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]
+    assert main([*resume_args, "--env-id", "Hopper-v5"]) == 2
+    assert "cannot change env_id='Pendulum-v1'" in capsys.readouterr().err
+    assert main([*resume_args, "--batch-size=128"]) == 2
+    assert "cannot change batch_size=32" in capsys.readouterr().err
+    assert main([*resume_args, "--seed", "0", "--eval-episodes", "1"]) == 0  # the run's own values pass
     assert "done: 500 steps" in capsys.readouterr().out
 
 

@@ -21,6 +21,9 @@ class TrainArgs:
     resume: str | None = None
     """Continue the run in this folder from its latest checkpoint (other settings come from it)."""
 
+    typed: tyro.conf.Suppress[frozenset[str]] = frozenset()
+    """The settings named on the command line (filled in by `main`): resume compares only these."""
+
 
 @dataclasses.dataclass
 class StackArgs:
@@ -73,12 +76,10 @@ def run_train(args: TrainArgs) -> None:
     if args.resume is None:
         result = train(args.config)
     else:
-        defaults = TrainConfig()
-        asked = {
-            f.name: getattr(args.config, f.name)
-            for f in dataclasses.fields(TrainConfig)
-            if getattr(args.config, f.name) != getattr(defaults, f.name) and f.name != "total_steps"
-        }
+        # Every setting typed on the command line, even one equal to its default (`--seed 0` on a
+        # run of seed 1 is refused, not ignored).
+        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"total_steps"}
+        asked = {name: getattr(args.config, name) for name in args.typed & names}
         result = resume(args.resume, total_steps=args.config.total_steps, **asked)
     last = result.evaluations[-1] if result.evaluations else None
     summary = f"done: {result.steps} steps in {result.run_dir}"
@@ -369,13 +370,27 @@ def _parse(argv: list[str] | None):
     )
 
 
+def _typed_settings(argv: list[str]) -> frozenset[str]:
+    """Setting names given as flags in ``argv`` (`--env-id X`, `--seed=1`, `--no-tensorboard`)."""
+    names = set()
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name = token[2:].split("=", 1)[0].replace("-", "_")
+            names.add(name)
+            names.add(name.removeprefix("no_"))
+    return frozenset(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
     from latent_space_policies.experiments.maze_oracle import OracleArgs
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
     if isinstance(args, ExperimentArgs):
         return _parse(["experiment", "--help"])
+    if isinstance(args, TrainArgs):
+        args = dataclasses.replace(args, typed=_typed_settings(argv))
     try:
         runners = {
             TrainArgs: run_train,
