@@ -291,3 +291,26 @@ def test_a_second_writer_of_a_run_folder_gets_a_one_line_error(tmp_path):
     finally:
         holder.release()
     assert resume(first.run_dir, total_steps=500).steps == 500
+
+
+def test_a_run_carried_without_its_replay_resumes_from_the_same_parameters(tmp_path):
+    """benchmarks/carry_run.py: the committed copy of a long run (no replay) resumes in a new folder
+    with the same parameters and counters, refilling the replay before it updates again."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("carry_run", Path(__file__).parents[1] / "benchmarks" / "carry_run.py")
+    carry_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(carry_run)
+    first = train(tiny_config(tmp_path, run_name="run", total_steps=400, snapshot_every=200))
+    carry_run.save(first.run_dir, tmp_path / "carried")
+    trees, metadata = load_checkpoint(tmp_path / "carried" / "checkpoints" / "latest.lsp")
+    assert "replay" not in trees and metadata["has_replay"] is False and metadata["step"] == 400
+    assert (tmp_path / "carried" / "checkpoints" / "step_000000200.lsp").is_file()
+    carry_run.restore(tmp_path / "carried", tmp_path / "elsewhere")
+    seen = []
+    with pytest.warns(UserWarning, match="no replay buffer"):
+        resumed = resume(tmp_path / "elsewhere", total_steps=700, callback=lambda t: seen.append(t.state.gradient_steps))
+    assert int(seen[0]) == int(first.state.gradient_steps)  # no update until learning_starts (300) are back
+    # 300 steps refill the replay to learning_starts; the update at the last of them is the only one.
+    assert int(resumed.state.gradient_steps) == int(first.state.gradient_steps) + 1
