@@ -314,3 +314,24 @@ def test_a_run_carried_without_its_replay_resumes_from_the_same_parameters(tmp_p
     assert int(seen[0]) == int(first.state.gradient_steps)  # no update until learning_starts (300) are back
     # 300 steps refill the replay to learning_starts; the update at the last of them is the only one.
     assert int(resumed.state.gradient_steps) == int(first.state.gradient_steps) + 1
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--total-steps", "0", "--total-steps must be greater than 0, got 0"),
+        ("--learning-rate", "-0.001", "--learning-rate must be greater than 0"),
+        ("--gamma", "1.5", "--gamma must be in [0, 1], got 1.5"),
+        ("--batch-size", "0", "--batch-size must be greater than 0"),
+        ("--buffer-size", "-5", "--buffer-size must be greater than 0"),
+        ("--gradient-steps", "0", "--gradient-steps must be greater than 0"),
+        ("--eval-episodes", "-1", "--eval-episodes must be 0 or more"),
+        ("--ent-coef", "0", "--ent-coef must be 'auto' or greater than 0"),
+    ],
+)
+def test_settings_outside_their_range_are_refused_before_anything_is_made(tmp_path, capsys, flag, value, message):
+    argv = ["train", "--env-id", "Pendulum-v1", "--output-dir", str(tmp_path / "out"), "--no-progress", flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # no run folder was made

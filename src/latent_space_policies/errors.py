@@ -23,3 +23,7 @@ class TrainingDivergedError(LSPError):
 
 class TrainingInterrupted(LSPError):
     """Ctrl-C: the run saved a checkpoint and stopped."""
+
+
+class SettingsError(LSPError):
+    """A setting is outside what it may be (checked before anything is built)."""

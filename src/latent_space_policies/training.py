@@ -30,7 +30,13 @@ import numpy as np
 
 from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 from latent_space_policies.envs import action_space_bounded, make_env
-from latent_space_policies.errors import CheckpointError, ShapeError, TrainingDivergedError, TrainingInterrupted
+from latent_space_policies.errors import (
+    CheckpointError,
+    SettingsError,
+    ShapeError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from latent_space_policies.hierarchy import (
     Level,
     ObservationMap,
@@ -151,6 +157,36 @@ class TrainConfig:
     """Show a progress bar."""
     tensorboard: bool = True
     """Write TensorBoard logs to RUN_DIR/tb."""
+
+    def check(self) -> "TrainConfig":
+        """Raise :class:`SettingsError` naming the first setting outside what it may be."""
+
+        def flag(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        positive = ["learning_rate", "batch_size", "buffer_size", "gradient_steps", "log_every", "num_coupling",
+                    "gmm_components", "action_repeat"]  # fmt: skip
+        optional_positive = ["total_steps", "max_episode_steps", "embedding_dim", "coupling_hidden", "reward_scale",
+                             "log_scale_bound"]  # fmt: skip
+        non_negative = ["learning_starts", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every"]
+        for name in positive + optional_positive:
+            value = getattr(self, name)
+            if (value is not None or name in positive) and not (value is not None and value > 0):
+                raise SettingsError(f"{flag(name)} must be greater than 0, got {value}")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise SettingsError(f"--gamma must be in [0, 1], got {self.gamma}")
+        if self.tau is not None and not 0.0 < self.tau <= 1.0:
+            raise SettingsError(f"--tau must be in (0, 1], got {self.tau}")
+        if self.ent_coef not in (None, "auto") and not float(self.ent_coef) > 0:
+            raise SettingsError(f"--ent-coef must be 'auto' or greater than 0, got {self.ent_coef}")
+        if any(width <= 0 for width in self.embedding_hidden):
+            raise SettingsError(f"--embedding-hidden widths must be greater than 0, got {list(self.embedding_hidden)}")
+        if self.eval_every and not self.eval_episodes:
+            raise SettingsError("--eval-episodes must be at least 1 when --eval-every is set (0 turns evaluation off)")
+        return self
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -814,7 +850,7 @@ def _new_run_dir(config: TrainConfig) -> Path:
 
 def train(config: TrainConfig, callback: Callable[[Trainer], None] | None = None) -> TrainResult:
     """Start a new run of ``config`` in a fresh run folder and train it to the end."""
-    get_preset(config.env_id)  # nothing to check, but keeps the import honest for unknown ids
+    config.check()  # before any folder, env or network is made
     run_dir = _new_run_dir(config)
     with RunLock(run_dir):
         trainer = Trainer(config, run_dir)
@@ -860,6 +896,7 @@ def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: 
     config = _pin_resolved_temperature(config, metadata)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
+    config.check()
     if not metadata.get("has_replay", False):
         import warnings
 

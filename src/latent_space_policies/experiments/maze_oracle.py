@@ -52,6 +52,9 @@ class OracleArgs:
     """Env steps each candidate latent is simulated for, held fixed, before it is scored."""
     hold: int = 3
     """Env steps the chosen latent is held for in the real episode (the high level's action repeat)."""
+    min_upright: float = 0.5
+    """A candidate whose torso tilts further than this (cosine of the tilt; 0.5 = 60 degrees) within
+    the horizon is rejected as a fall: tilting that far usually ends on the ant's back."""
     max_episode_steps: int = 1000
     """Episode time limit in env steps (SPEC §6)."""
     seed: int = 0
@@ -82,12 +85,15 @@ def load_locomotion_layer(path: str | Path):
     return level, forward
 
 
-def _upright(inner) -> bool:
-    """The torso's z axis points up (an ant on its back stays "healthy" by height but cannot walk)."""
-    return bool(inner.data.body(inner._main_body).xmat[8] > 0.0)
+def _upright(inner, threshold: float = 0.0) -> bool:
+    """The torso's z axis points up: its world-z component (the cosine of the tilt) is above
+    ``threshold``. An ant on its back stays "healthy" by height but cannot walk."""
+    return bool(inner.data.body(inner._main_body).xmat[8] > threshold)
 
 
-def oracle_episode(env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int) -> dict:
+def oracle_episode(
+    env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int, min_upright: float = 0.5
+) -> dict:
     """One episode of the planner in ``env`` (an ``LSP/AntCrossMaze-Goal*`` env from make_env)."""
     import mujoco
 
@@ -113,7 +119,7 @@ def oracle_episode(env, level, forward, *, candidates: int, horizon: int, hold: 
                     inner.data = scratch[k]
                     inner.do_simulation(actions[k], inner.frame_skip)
                     observations[k] = inner._get_obs()[2:]
-                    alive[k] = inner.is_healthy and _upright(inner)
+                    alive[k] = inner.is_healthy and _upright(inner, min_upright)
                 inner.data = real_data
             scores = np.array(
                 [path_distance(data.body(inner._main_body).xpos[:2], inner.waypoints) for data in scratch]
@@ -166,7 +172,7 @@ def run_oracle(args: OracleArgs) -> dict:
         episodes = [
             oracle_episode(
                 env, level, forward, candidates=args.candidates, horizon=args.horizon, hold=args.hold,
-                rng=rng, reset_seed=args.seed * 1000 + k,
+                rng=rng, reset_seed=args.seed * 1000 + k, min_upright=args.min_upright,
             )  # fmt: skip
             for k in range(args.episodes)
         ]
