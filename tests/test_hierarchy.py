@@ -261,3 +261,32 @@ def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
     resumed = resume(tmp_path / "stopped")
     for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_every_env_and_wrapper_we_ship_passes_gymnasiums_checker():
+    """check_env on the ant tasks and on a hierarchy's env (frozen layer + shaped reward + slice),
+    which also needs every wrapper to be recreatable from the env's spec."""
+    import warnings
+
+    import jax
+    from gymnasium.utils.env_checker import check_env
+
+    from latent_space_policies.envs import make_env
+    from latent_space_policies.hierarchy import FrozenLayerWrapper, ObservationSlice
+    from latent_space_policies.rewards import apply_reward
+
+    from latent_space_policies.policies import policy_from_spec
+
+    spec = policy_spec(TrainConfig(env_id="LSP/AntArena-v0"), 105, 8, True)
+    level = Level(spec, policy_from_spec(spec).init(jax.random.PRNGKey(0)), ObservationMap.parse("2:"), latent_repeat=3)
+    envs = [make_env(env_id).unwrapped for env_id in
+            ("LSP/AntArena-v0", "LSP/AntCrossMaze-Goal0-v0", "LSP/AntCrossMazeDense-Goal2-v0")]  # fmt: skip
+    maze = make_env("LSP/AntCrossMaze-Goal1-v0")
+    envs.append(ObservationSlice(FrozenLayerWrapper(apply_reward(maze, "task+speed_xy"), level), ObservationMap.parse("2:")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its advice on unbounded spaces and wrapped envs
+        for env in envs:
+            check_env(env, skip_render_check=True)
+    rebuilt = gym.make(envs[-1].spec)  # the hierarchy's env, recreated from its spec
+    assert rebuilt.observation_space.shape == envs[-1].observation_space.shape == (105,)
+    assert rebuilt.action_space.shape == (8,)

@@ -90,7 +90,7 @@ class Level:
         }
 
 
-class FrozenLayerWrapper(gym.Wrapper):
+class FrozenLayerWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """The env seen by the layer above a frozen one: its action is the frozen layer's latent h.
 
     Each step holds h for ``level.latent_repeat`` inner env steps, computing a = f(h; s) on the
@@ -100,7 +100,8 @@ class FrozenLayerWrapper(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, level: Level):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, level=level)  # the env can be rebuilt from its spec
+        gym.Wrapper.__init__(self, env)
         self.level = level
         policy = level.policy
         outer_dim = env.observation_space.shape[0]
@@ -147,11 +148,12 @@ class FrozenLayerWrapper(gym.Wrapper):
         return observation, total, terminated, truncated, info
 
 
-class ObservationSlice(gym.ObservationWrapper):
+class ObservationSlice(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Shows a layer only ``observation_map`` of the env's observation (e.g. without the torso's xy)."""
 
     def __init__(self, env: gym.Env, observation_map: ObservationMap):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, observation_map=observation_map)
+        gym.ObservationWrapper.__init__(self, env)
         self.observation_map = observation_map
         space = env.observation_space
         dim = observation_map.output_dim(space.shape[0])

@@ -71,14 +71,15 @@ def resolve_reward(spec: str) -> RewardFn | None:
     raise LSPError(f"unknown reward {spec!r}: use one of {sorted(REWARDS)} or 'package.module:function'")
 
 
-class RewardWrapper(gym.Wrapper):
+class RewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replaces the env's reward with ``fn(observation, action, next_observation, reward, info)``.
 
     The task reward stays available as ``info['task_reward']``.
     """
 
     def __init__(self, env: gym.Env, fn: RewardFn, name: str):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, fn=fn, name=name)
+        gym.Wrapper.__init__(self, env)
         self.fn, self.name = fn, name
         self._observation = None
 
