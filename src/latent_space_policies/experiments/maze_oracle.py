@@ -140,7 +140,7 @@ def oracle_episode(
     return {
         "success": bool(info.get("is_success", False)),
         "fell": fell,
-        "flipped": not fell and not _upright(inner),
+        "flipped": not fell and not info.get("is_success", False) and not _upright(inner),
         "final_distance": float(info["distance_to_goal"]),
         "final_path_distance": float(info["path_distance_to_goal"]),
         "steps": steps,
