@@ -303,18 +303,13 @@ def latent_rollouts(policy_path: str | Path, latents, steps: int = 500, seed: in
     from the same reset seed, so the paths differ only through the latent. Returns a list of
     (T_k, 2) arrays.
     """
-    import jax
     import numpy as np
 
     from latent_space_policies.envs import make_env
-    from latent_space_policies.hierarchy import load_levels
+    from latent_space_policies.experiments.maze_oracle import load_locomotion_layer
 
-    levels, _ = load_levels(policy_path)
-    if len(levels) != 1:
-        raise LSPError(f"{policy_path} holds {len(levels)} levels; give the locomotion layer's policy.lsp")
-    level = levels[0]
+    level, act = load_locomotion_layer(policy_path)
     policy = level.policy
-    act = jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0])
     env = make_env(ARENA, max_episode_steps=steps)
     if env.observation_space.shape[0] != policy.observation_dim:
         raise LSPError(f"{policy_path} takes observations of size {policy.observation_dim}, not the arena's")
