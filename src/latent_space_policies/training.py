@@ -880,7 +880,8 @@ def resume(
 
 
 def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: dict) -> TrainResult:
-    trees, metadata = load_checkpoint(run_dir / "checkpoints" / "latest.lsp" if run_dir.is_dir() else run_dir)
+    path = run_dir / "checkpoints" / "latest.lsp" if run_dir.is_dir() else run_dir
+    _, metadata = load_checkpoint(path, sections=())  # settings first: refuse before reading the replay
     if run_dir.is_file():
         run_dir = run_dir.parent.parent
     if metadata.get("kind") != "train":
@@ -897,6 +898,7 @@ def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: 
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
     config.check()
+    trees, metadata = load_checkpoint(path)
     if not metadata.get("has_replay", False):
         import warnings
 
