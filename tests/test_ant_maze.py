@@ -85,6 +85,30 @@ def test_falling_ends_the_maze_episode():
     assert terminated and reward == 0.0 and not info["is_success"]
 
 
+def _lay_on_its_back(env, tilt_degrees=180.0):
+    """Put the torso at rest at 0.4 m, turned about the x axis by ``tilt_degrees``."""
+    base = env.unwrapped
+    qpos, qvel = base.init_qpos.copy(), np.zeros_like(base.init_qvel)
+    half = np.radians(tilt_degrees) / 2
+    qpos[2], qpos[3:7] = 0.4, (np.cos(half), np.sin(half), 0.0, 0.0)
+    base.set_state(qpos, qvel)
+
+
+@pytest.mark.parametrize("tilt, ends", [(180.0, True), (120.0, True), (60.0, False), (0.0, False)])
+def test_the_upright_arena_ends_the_episode_when_the_torso_turns_upside_down(tilt, ends):
+    upright, arena = make_env("LSP/AntArenaUpright-v0"), make_env("LSP/AntArena-v0")
+    for env in (upright, arena):
+        env.reset(seed=0)
+        _lay_on_its_back(env, tilt)
+    _, reward_u, terminated_u, _, info_u = upright.step(np.zeros(8, np.float32))
+    _, reward_a, terminated_a, _, info_a = arena.step(np.zeros(8, np.float32))
+    # Torso cosine = cos(tilt) (the first step barely moves a torso at rest), so the rule is up < 0.
+    assert info_u["upside_down"] == info_a["upside_down"] == ends
+    assert terminated_u == ends
+    assert not terminated_a  # the paper's arena ends only on the torso's height
+    assert reward_u == pytest.approx(reward_a)  # same reward, same physics: only termination differs
+
+
 def test_maze_observation_is_torso_xy_then_the_arena_observation():
     maze, arena = make_env("LSP/AntCrossMaze-Goal1-v0"), make_env("LSP/AntArena-v0")
     assert maze.observation_space.shape[0] == arena.observation_space.shape[0] + 2

@@ -280,7 +280,7 @@ def test_every_env_and_wrapper_we_ship_passes_gymnasiums_checker():
     spec = policy_spec(TrainConfig(env_id="LSP/AntArena-v0"), 105, 8, True)
     level = Level(spec, policy_from_spec(spec).init(jax.random.PRNGKey(0)), ObservationMap.parse("2:"), latent_repeat=3)
     envs = [make_env(env_id).unwrapped for env_id in
-            ("LSP/AntArena-v0", "LSP/AntCrossMaze-Goal0-v0", "LSP/AntCrossMazeDense-Goal2-v0")]  # fmt: skip
+            ("LSP/AntArena-v0", "LSP/AntArenaUpright-v0", "LSP/AntCrossMaze-Goal0-v0", "LSP/AntCrossMazeDense-Goal2-v0")]  # fmt: skip
     maze = make_env("LSP/AntCrossMaze-Goal1-v0")
     envs.append(ObservationSlice(FrozenLayerWrapper(apply_reward(maze, "task+speed_xy"), level), ObservationMap.parse("2:")))
     with warnings.catch_warnings():

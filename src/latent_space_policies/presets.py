@@ -46,7 +46,10 @@ PRESETS: dict[str, Preset] = {
         # The maze experiment (paper §6.3, App. A): the locomotion layer is trained "using the same
         # parameters used for the corresponding benchmark environment" (Ant: scale 3, 16, 8) for
         # about 4M steps; the high levels' parameters "are equal to the benchmark parameters".
-        Preset("LSP/AntArena-v0", 3.0, 16, 8, 4_000_000, "paper App. A: the benchmark Ant's values; §6.3: 4M steps"),
+        *(
+            Preset(env_id, 3.0, 16, 8, 4_000_000, "paper App. A: the benchmark Ant's values; §6.3: 4M steps")
+            for env_id in ("LSP/AntArena-v0", "LSP/AntArenaUpright-v0")
+        ),
         *(
             Preset(f"LSP/AntCrossMaze{kind}-Goal{goal}-v0", 3.0, 16, 8, 3_000_000,
                    "paper App. A.2: the benchmark Ant's values; steps: SPEC §6's budget (1M decisions)")

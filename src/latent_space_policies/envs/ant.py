@@ -8,6 +8,11 @@
   the goal, when the torso's height leaves [0.2, 1.0], or after 1000 steps. The observation is the
   torso's xy followed by the arena's observation, so ``obs[2:]`` is exactly what a locomotion layer
   trained in the arena sees (``--base-observation 2:``).
+- ``LSP/AntArenaUpright-v0``: the arena whose episode also ends when the torso turns upside down (its up
+  axis points below the horizon). Not in the paper: Gymnasium's ant, rewarded for speed in any
+  direction, learns to flip onto its back and crawl there (at 2M steps of ``v0`` with sampled
+  latents, most steps are upside down at about half the upright speed), a mode the maze cannot
+  use; ending the episode there makes staying upright worth the rest of the episode's reward.
 - ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0``: the same maze with a dense reward, 100 per metre of
   progress along the corridor path (start -> junction (6, 0) -> goal) plus 1000 at the goal: a
   diagnostic of the high-level trainer (if a hierarchy cannot learn this, the fault is not
@@ -88,11 +93,20 @@ def speed_reward_terms(x_velocity: float, y_velocity: float, action: np.ndarray,
     return terms
 
 
-class AntArenaEnv(AntEnv):
-    """Ant-v5 in an open arena, rewarded for speed in any xy direction (SPEC §6 low level)."""
+def torso_up(env: AntEnv) -> float:
+    """Cosine of the torso's tilt: the z component of its up axis (1 upright, -1 on its back)."""
+    return float(env.data.body(env._main_body).xmat[8])
 
-    def __init__(self, **kwargs):
+
+class AntArenaEnv(AntEnv):
+    """Ant-v5 in an open arena, rewarded for speed in any xy direction (SPEC §6 low level).
+
+    ``terminate_when_upside_down``: also end the episode when :func:`torso_up` < 0 (``LSP/AntArenaUpright-v0``).
+    """
+
+    def __init__(self, terminate_when_upside_down: bool = False, **kwargs):
         kwargs.setdefault("contact_cost_weight", 5e-4)
+        self.terminate_when_upside_down = terminate_when_upside_down
         super().__init__(**kwargs)
 
     def step(self, action):
@@ -102,8 +116,12 @@ class AntArenaEnv(AntEnv):
         x_velocity, y_velocity = (xy_after - xy_before) / self.dt
         terms = speed_reward_terms(x_velocity, y_velocity, np.asarray(action), self.contact_cost)
         reward = sum(terms.values())
-        terminated = (not self.is_healthy) and self._terminate_when_unhealthy
+        upside_down = torso_up(self) < 0.0
+        terminated = (not self.is_healthy or (self.terminate_when_upside_down and upside_down)) and (
+            self._terminate_when_unhealthy
+        )
         info = {
+            "upside_down": bool(upside_down),
             "x_position": float(xy_after[0]),
             "y_position": float(xy_after[1]),
             "distance_from_origin": float(np.linalg.norm(xy_after)),
@@ -218,6 +236,13 @@ def register_ant_envs() -> None:
     registry = gym.envs.registration.registry
     if "LSP/AntArena-v0" not in registry:
         gym.register("LSP/AntArena-v0", entry_point=AntArenaEnv, max_episode_steps=1000)
+    if "LSP/AntArenaUpright-v0" not in registry:
+        gym.register(
+            "LSP/AntArenaUpright-v0",
+            entry_point=AntArenaEnv,
+            max_episode_steps=1000,
+            kwargs={"terminate_when_upside_down": True},
+        )
     for k in range(len(CROSS_MAZE_GOALS)):
         env_id = f"LSP/AntCrossMaze-Goal{k}-v0"
         if env_id not in registry:
