@@ -335,3 +335,98 @@ def test_settings_outside_their_range_are_refused_before_anything_is_made(tmp_pa
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()  # no run folder was made
+
+
+def test_unusable_output_folders_and_full_disks_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    """An output folder that is a file or cannot be made is refused before training; a checkpoint
+    write that fails (disk full) says so in one line and leaves the previous checkpoint intact."""
+    (tmp_path / "a_file").write_text("")
+    for output_dir, reason in [(tmp_path / "a_file", "Not a directory"), (tmp_path / "a_file" / "sub", "Not a directory")]:
+        argv = ["train", "--env-id", "Pendulum-v1", "--output-dir", str(output_dir), "--no-progress"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot write the run folder") and reason in err and "--output-dir" in err
+        assert len(err.strip().splitlines()) == 1
+    path = tmp_path / "ckpt.lsp"
+    save_checkpoint(path, {"a": {"x": np.arange(3)}}, {"kind": "test", "step": 1})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(CheckpointError, match="No space left on device\\); the previous one is intact"):
+        save_checkpoint(path, {"a": {"x": np.arange(5)}}, {"kind": "test", "step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)[1]["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "ckpt.lsp"]
+
+
+def test_files_that_are_not_our_checkpoints_are_one_line_errors(tmp_path, capsys):
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    assert main(["eval", str(tmp_path / "plain.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "plain NumPy array" in err and len(err.strip().splitlines()) == 1
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5, checkpoint_every=10))
+    trees, metadata = load_checkpoint(result.run_dir / "checkpoints" / "latest.lsp")
+    own = {k: v for k, v in metadata.items() if k not in ("format", "format_version")}
+    for name, section_trees, section_metadata, message in [
+        ("no_config", trees, {k: v for k, v in own.items() if k != "config"}, "lacks config in its metadata"),
+        ("no_episode", {k: v for k, v in trees.items() if k != "episode"}, own, "lacks its episode section"),
+    ]:
+        save_checkpoint(tmp_path / name / "checkpoints" / "latest.lsp", section_trees, section_metadata)
+        assert main(["train", "--resume", str(tmp_path / name), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_hierarchy_file_with_a_wrongly_typed_value_is_refused_before_any_level_trains(tmp_path, capsys):
+    config_file = tmp_path / "h.toml"
+    config_file.write_text(
+        f'env_id = "Pendulum-v1"\noutput_dir = "{tmp_path / "out"}"\n'
+        '[[level]]\ntotal_steps = 300\n[[level]]\ntotal_steps = "a lot"\n'
+    )
+    assert main(["hierarchy", str(config_file), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config_file}, level 1: --total-steps must be an integer")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rejected_run_leaves_no_folder_and_resume_removes_orphaned_writes(tmp_path, capsys):
+    with pytest.raises(UnknownEnvironmentError):
+        train(tiny_config(tmp_path / "runs", env_id="NoSuchEnv-v0", run_name="x"))
+    assert not (tmp_path / "runs").exists()
+    result = train(tiny_config(tmp_path, run_name="run", total_steps=10, learning_starts=5))
+    orphan = result.run_dir / "checkpoints" / f".latest.lsp.{os.getpid() + 1}.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    resume(result.run_dir, total_steps=20)
+    assert not orphan.exists() and "removed" in capsys.readouterr().err
+
+
+class NaNAfterEnv(gym.Env):
+    """Finite for the first 300 steps of all instances together, NaN rewards after: the eval env
+    meets them at the evaluation of step 400, before the loop's own NaN check at step 1000."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        NaNAfterEnv.steps += 1
+        reward = float("nan") if NaNAfterEnv.steps > 300 else 0.0
+        return np.zeros(2, np.float32), reward, False, NaNAfterEnv.steps % 50 == 0, {}
+
+
+def test_no_evaluation_row_of_a_diverged_run_is_written(tmp_path):
+    gym.register("NaNAfter-v0", entry_point=NaNAfterEnv)
+    config = tiny_config(tmp_path, env_id="NaNAfter-v0", run_name="nan", total_steps=1000, learning_starts=100,
+                         eval_every=200, log_every=1000, max_episode_steps=None)  # fmt: skip
+    with pytest.raises(TrainingDivergedError):
+        train(config)
+    with open(tmp_path / "nan" / "eval.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in rows] == [200]
+    assert all(np.isfinite(float(row["return_stochastic_mean"])) for row in rows)

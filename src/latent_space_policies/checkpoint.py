@@ -23,6 +23,7 @@ FORMAT = "latent-space-policies/checkpoint"
 FORMAT_VERSION = 1
 _METADATA_KEY = "__metadata__"
 _EMPTY_SUFFIX = "__empty__"
+TMP_SUFFIX = ".tmp"  # a write in progress: ``.NAME.PID.tmp`` beside the file it will replace
 
 
 def _flatten(tree: dict) -> dict[str, np.ndarray]:
@@ -50,17 +51,25 @@ def _unflatten(arrays: dict[str, np.ndarray]) -> dict:
 def save_checkpoint(path: str | os.PathLike, trees: dict[str, dict], metadata: dict[str, Any]) -> Path:
     """Write ``trees`` (name -> nested dict of arrays) and JSON-able ``metadata`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"cannot create the folder {path.parent} ({error.strerror or error})") from None
     arrays = _flatten({name: tree for name, tree in trees.items()})
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata}
     arrays[_METADATA_KEY] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # disk full, read-only or vanished folder: the previous file is intact
+        kept = "the previous one is intact" if path.exists() else "nothing was written"
+        raise CheckpointError(
+            f"could not write {path} ({error.strerror or error}); {kept}: free space or fix the folder, then run again"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -89,7 +98,10 @@ def load_checkpoint(
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path} (runs keep theirs in RUN_DIR/checkpoints/latest.lsp)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
+            raise CheckpointError(f"{path} is a plain NumPy array, not a latent-space-policies checkpoint")
+        with loaded as archive:
             if _METADATA_KEY not in archive.files:
                 raise CheckpointError(f"{path} is not a latent-space-policies checkpoint (no metadata)")
             metadata = json.loads(bytes(archive[_METADATA_KEY]).decode("utf-8"))
@@ -115,6 +127,16 @@ def load_checkpoint(
             f"{path} was written by a newer version (format {metadata['format_version']}); upgrade latent-space-policies"
         )
     return upgrade_flow_layout(_unflatten(arrays)), metadata
+
+
+def remove_orphaned_writes(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that a killed process left in ``folder``
+    (call it only while holding the folder's run lock: no write can be in progress). Returns them."""
+    folder = Path(folder)
+    orphans = sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+    for orphan in orphans:
+        orphan.unlink(missing_ok=True)
+    return orphans
 
 
 _SEPARATE_ST = ("log_scale_hidden", "log_scale_out", "shift_hidden", "shift_out")

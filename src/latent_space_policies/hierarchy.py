@@ -314,16 +314,22 @@ def run_algorithm_1(config_file: str | Path, progress: bool = True) -> Path:
         if unknown:
             raise LSPError(f"{config_file}: unknown settings {unknown} in the {where}; see `lsp train --help`")
     output_dir = Path(document.pop("output_dir", "runs/hierarchy"))
-    base: Path | None = None
+    # Every level's settings are checked before the first level trains.
+    configs = []
     for k, table in enumerate(level_tables):
         settings = {**document, **table, "output_dir": str(output_dir), "run_name": f"level{k}", "progress": progress}
-        if "embedding_hidden" in settings:
+        if isinstance(settings.get("embedding_hidden"), list):
             settings["embedding_hidden"] = tuple(settings["embedding_hidden"])
+        try:
+            configs.append(TrainConfig(**settings).check())
+        except LSPError as error:
+            raise LSPError(f"{config_file}, level {k}: {error}") from None
+    base: Path | None = None
+    for k, config in enumerate(configs):
         if base is not None:
-            settings["base"] = str(base)
-        elif "base" in settings:
-            base = Path(settings["base"])
-        config = TrainConfig(**settings)
+            config = dataclasses.replace(config, base=str(base))
+        elif config.base is not None:
+            base = Path(config.base)
         steps = config.total_steps if config.total_steps is not None else get_preset(config.env_id).total_steps
         run_dir = output_dir / f"level{k}"
         policy_file = run_dir / "policy.lsp"

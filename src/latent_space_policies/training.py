@@ -13,14 +13,18 @@ never stopped (on the same machine and software).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
+import types
+import typing
 from typing import Any, Callable, Literal, Sequence
 
 import flax.serialization
@@ -28,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
+from latent_space_policies.checkpoint import load_checkpoint, remove_orphaned_writes, save_checkpoint
 from latent_space_policies.envs import action_space_bounded, make_env
 from latent_space_policies.errors import (
     CheckpointError,
@@ -164,6 +168,11 @@ class TrainConfig:
         def flag(name: str) -> str:
             return "--" + name.replace("_", "-")
 
+        for name, annotation in typing.get_type_hints(TrainConfig).items():
+            value = getattr(self, name)
+            if not _has_type(value, annotation):
+                raise SettingsError(f"{flag(name)} must be {_type_name(annotation)}, got {value!r}")
+
         positive = ["learning_rate", "batch_size", "buffer_size", "gradient_steps", "log_every", "num_coupling",
                     "gmm_components", "action_repeat"]  # fmt: skip
         optional_positive = ["total_steps", "max_episode_steps", "embedding_dim", "coupling_hidden", "reward_scale",
@@ -201,6 +210,43 @@ class TrainConfig:
         if values.get("embedding_hidden") is not None:
             values["embedding_hidden"] = tuple(values["embedding_hidden"])
         return cls(**values)
+
+
+def _has_type(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` fits a TrainConfig annotation (settings from TOML files and Python, which
+    tyro does not check): int, float (an int is fine), str, bool, None, Literal, unions and
+    ``tuple[int, ...]``."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return value in typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(annotation))
+    if origin is tuple:
+        (item, _) = typing.get_args(annotation)
+        return isinstance(value, (tuple, list)) and all(_has_type(v, item) for v in value)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(annotation))
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(item, str(item))
+    if annotation is type(None):
+        return "unset (None)"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(annotation, str(annotation))
 
 
 @dataclasses.dataclass
@@ -580,6 +626,9 @@ class Trainer:
         return generator.standard_normal(self.policy.action_dim).astype(np.float32)
 
     def _restore(self, trees: dict, metadata: dict) -> None:
+        missing = sorted({"state", "episode"} - set(trees))
+        if missing:
+            raise CheckpointError(f"the checkpoint lacks its {' and '.join(missing)} section: it cannot be resumed")
         try:
             self.state = flax.serialization.from_state_dict(self.state, trees["state"])
         except (ValueError, KeyError, TypeError) as error:
@@ -640,6 +689,8 @@ class Trainer:
         return observation
 
     def _evaluate(self) -> dict:
+        if bool(self.state.nonfinite):  # no row of a diverged policy reaches eval.csv
+            raise TrainingDivergedError(self._diverged_message())
         round_index = self.step // max(self.config.eval_every, 1)
         row: dict[str, Any] = {"step": self.step, "episodes": self.config.eval_episodes}
         for mode, deterministic in (("stochastic", False), ("deterministic", True)):
@@ -660,6 +711,11 @@ class Trainer:
                 row[f"final_distance_{mode}_mean"] = float(np.mean([i["distance_to_goal"] for i in final_infos]))
                 row[f"success_{mode}_rate"] = float(np.mean([bool(i.get("is_success")) for i in final_infos]))
             returns = np.array([r for r, _ in results])
+            if not np.isfinite(returns).all():
+                raise TrainingDivergedError(
+                    f"an evaluation episode at step {self.step} returned {returns.tolist()}: the policy or the "
+                    f"env produced a non-finite value; {self._diverged_message()}"
+                )
             row[f"return_{mode}_mean"] = float(returns.mean())
             row[f"return_{mode}_std"] = float(returns.std())
             row[f"length_{mode}_mean"] = float(np.mean([n for _, n in results]))
@@ -834,7 +890,8 @@ class RunLock:
         self.release()
 
 
-def _new_run_dir(config: TrainConfig) -> Path:
+def _new_run_dir(config: TrainConfig) -> tuple[Path, list[Path]]:
+    """Make the run folder; returns it and the folders this made (deepest first)."""
     name = config.run_name or (
         f"{config.env_id}__{'sql' if config.algorithm == 'sql' else f'{config.policy}-{config.variant}'}"
         f"__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
@@ -844,16 +901,32 @@ def _new_run_dir(config: TrainConfig) -> Path:
         raise CheckpointError(
             f"{run_dir} already holds a run; continue it with `lsp train --resume {run_dir}` or choose another --run-name"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    created = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SettingsError(
+            f"cannot write the run folder {run_dir} ({error.strerror or error}); choose another --output-dir"
+        ) from None
+    return run_dir, created
 
 
 def train(config: TrainConfig, callback: Callable[[Trainer], None] | None = None) -> TrainResult:
     """Start a new run of ``config`` in a fresh run folder and train it to the end."""
     config.check()  # before any folder, env or network is made
-    run_dir = _new_run_dir(config)
+    run_dir, created = _new_run_dir(config)
     with RunLock(run_dir):
-        trainer = Trainer(config, run_dir)
+        try:
+            trainer = Trainer(config, run_dir)
+        except BaseException:  # a rejected run (unknown env, bad base, ...) leaves no folder behind
+            (run_dir / ".lock").unlink(missing_ok=True)
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
+            raise
         (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
         try:
             return trainer.run(callback)
@@ -886,6 +959,9 @@ def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: 
         run_dir = run_dir.parent.parent
     if metadata.get("kind") != "train":
         raise CheckpointError("this checkpoint holds only a policy; resume needs RUN_DIR/checkpoints/latest.lsp")
+    missing = sorted({"config", "step", "episode_index", "episode_return", "numpy_rng"} - set(metadata))
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)} in its metadata: it cannot be resumed")
     config = TrainConfig.from_json(metadata["config"])
     safe = {"progress", "tensorboard", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every", "log_every"}
     changed = {k: v for k, v in overrides.items() if v is not None and getattr(config, k) != v}
@@ -898,6 +974,8 @@ def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: 
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
     config.check()
+    for orphan in remove_orphaned_writes(path.parent) + remove_orphaned_writes(run_dir):
+        print(f"removed {orphan}, the unfinished write of a process that was killed", file=sys.stderr)
     trees, metadata = load_checkpoint(path)
     if not metadata.get("has_replay", False):
         import warnings
