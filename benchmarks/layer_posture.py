@@ -5,7 +5,7 @@
 Plays the layer's own stochastic policy (a fresh latent every step, as it was trained) in the open
 arena, and reports per episode its length, how it ended (time limit, torso too high or too low,
 upside down), the fraction of steps with the torso upside down (its up axis below the horizon) and
-the mean speed upright and upside down. The maze cannot use a layer that crawls on its back.
+the mean speed upright and upside down, and the step it first turned upside down. The maze cannot use a layer that crawls on its back.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def posture(layer: str, episodes: int, env_id: str, seed: int) -> dict:
         rows.append({
             "length": len(ups),
             "ended": ended,
+            "first_upside_down_step": int(np.argmax(down)) + 1 if down.any() else None,
             "upside_down_fraction": float(down.mean()),
             "speed_upright": float(speeds[~down].mean()) if (~down).any() else None,
             "speed_upside_down": float(speeds[down].mean()) if down.any() else None,
@@ -52,6 +53,7 @@ def posture(layer: str, episodes: int, env_id: str, seed: int) -> dict:
     steps = sum(r["length"] for r in rows)
     summary = {
         "mean_length": steps / episodes,
+        "episodes_upside_down": sum(r["first_upside_down_step"] is not None for r in rows),
         "upside_down_fraction_of_steps": sum(r["upside_down_fraction"] * r["length"] for r in rows) / steps,
         "ended": {k: sum(r["ended"] == k for r in rows) for k in ("time limit", "upside down", "too high", "too low")},
     }

@@ -213,6 +213,7 @@ def test_ant_maze_experiment_runs_end_to_end_resumably(tmp_path, monkeypatch):
 
     args = AntMazeArgs(
         output_dir=str(tmp_path),
+        locomotion=None,  # pretrain one (the default is the shipped layer)
         pretrain_steps=300,
         steps=300,
         goals=(2,),
@@ -408,3 +409,21 @@ def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, ca
         assert row["episodes"][0]["steps"] == 6
     assert main([*argv, "--hold", "0"]) == 2
     assert "--hold must be at least 1" in capsys.readouterr().err
+
+
+def test_the_shipped_locomotion_layer_loads_by_name_and_fits_the_maze():
+    """`pretrained:ant_locomotion` (the ant-maze default) is an arena layer whose observation is the
+    maze's obs[2:]; it acts, and an unknown name is a one-line error listing the shipped ones."""
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs
+    from latent_space_policies.loading import load_policy
+
+    assert AntMazeArgs().locomotion == "pretrained:ant_locomotion"
+    layer = load_policy("pretrained:ant_locomotion")
+    assert layer.env_id == "LSP/AntArenaUpright-v0" and layer.action_dim == layer.latent_dim == 8
+    maze = make_env("LSP/AntCrossMaze-Goal2-v0")
+    observation, _ = maze.reset(seed=0)
+    assert layer.observation_dim == observation.shape[0] - 2
+    action = layer.act(observation[2:])
+    assert action.shape == (8,) and np.all(np.abs(action) <= 1.0)
+    with pytest.raises(LSPError, match="no pretrained layer 'nope'; available: pretrained:ant_locomotion"):
+        load_policy("pretrained:nope")

@@ -88,8 +88,11 @@ def load_checkpoint(
     path: str | os.PathLike, sections: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()
 ) -> tuple[dict, dict]:
     """Read a checkpoint. Returns (trees, metadata); ``sections`` limits which trees are read and
-    ``skip`` leaves some out (e.g. the replay buffer when only the policy is needed)."""
-    path = Path(path)
+    ``skip`` leaves some out (e.g. the replay buffer when only the policy is needed).
+    ``pretrained:NAME`` names a layer shipped with the package (see ``latent_space_policies.pretrained``)."""
+    from latent_space_policies.pretrained import resolve
+
+    path = Path(resolve(path))
     if path.is_dir():
         candidate = path / "checkpoints" / "latest.lsp"
         if not candidate.exists():

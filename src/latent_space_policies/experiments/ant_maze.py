@@ -1,11 +1,13 @@
 """The paper's Fig. 5: the ant maze with a pretrained locomotion layer, as one resumable command.
 
-    lsp experiment ant-maze --output-dir runs/ant_maze --locomotion pretrained/ant_locomotion.lsp --steps 3000000
+    lsp experiment ant-maze --output-dir runs/ant_maze --steps 3000000
 
-1. Pretrain the locomotion layer once, unless ``--locomotion`` gives a trained one: a squashed LSP on
-   ``LSP/AntArena-v0`` (speed in any direction) with the paper's settings for low levels (the
-   ``paper`` variant: fixed temperature, the Ant preset's reward scale 3; 4M steps),
-   ``OUT/locomotion__{seed}``.
+1. The locomotion layer: by default the one shipped with the package (``pretrained:ant_locomotion``,
+   see ``pretrained/MODELS.md``); ``--locomotion PATH`` uses another, and ``--locomotion None``
+   pretrains one, ``OUT/locomotion__{seed}``: a squashed LSP on ``LSP/AntArenaUpright-v0`` (speed in
+   any direction; the episode also ends when the ant turns upside down, see envs/ant.py) with the
+   paper's settings for low levels (the ``paper`` variant: fixed temperature, the Ant preset's reward
+   scale 3; 4M steps).
 2. For each goal of ``LSP/AntCrossMaze-Goal{0,1,2}-v0`` and each seed, train:
    - ``hierarchy``: a high level on the frozen locomotion layer (no squash, Gaussian prior, each latent
      held for 3 env steps, its own latent sampled once per episode, embedding 2x128 -> 16 linear,
@@ -37,9 +39,10 @@ from typing import Sequence
 
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS
 from latent_space_policies.errors import LSPError
+from latent_space_policies.pretrained import resolve as resolve_pretrained
 from latent_space_policies.sweep import run_pinned
 
-ARENA = "LSP/AntArena-v0"
+ARENA = "LSP/AntArenaUpright-v0"
 METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion")
 ACTION_REPEAT = 3
 
@@ -59,9 +62,9 @@ class AntMazeArgs:
     pretrain_variant: str = "paper"
     """SAC variant of the locomotion pretraining: 'paper' (fixed temperature, the Ant preset's reward
     scale 3), as the paper trains low levels with the benchmark's settings."""
-    locomotion: str | None = None
-    """A trained locomotion layer (policy.lsp) to use instead of pretraining one, e.g. the committed
-    pretrained/ant_locomotion.lsp; `--pretrain-steps` is then not used."""
+    locomotion: str | None = "pretrained:ant_locomotion"
+    """The trained locomotion layer (a policy.lsp, or the shipped pretrained:ant_locomotion);
+    None pretrains one in OUT/locomotion__SEED for `--pretrain-steps`."""
     steps: int = 300_000
     """Env steps of each maze run."""
     goals: tuple[int, ...] = (0, 1, 2)
@@ -273,7 +276,7 @@ def run_experiment(args: AntMazeArgs) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if not args.collect_only:
         if args.locomotion is not None:
-            locomotion = Path(args.locomotion)
+            locomotion = Path(resolve_pretrained(args.locomotion))
             if not locomotion.is_file():
                 raise LSPError(f"--locomotion {locomotion}: no such file; give a trained layer's policy.lsp")
         else:
@@ -469,9 +472,11 @@ def pictures(args: AntMazePicturesArgs) -> dict:
 
     out = Path(args.output_dir)
     if args.locomotion is not None:
-        locomotion = Path(args.locomotion)
-    else:
+        locomotion = Path(resolve_pretrained(args.locomotion))
+    else:  # the experiment's own layer if it pretrained one, else the shipped one
         locomotion = out / f"locomotion__{args.pretrain_seed}" / "policy.lsp"
+        if not locomotion.exists():
+            locomotion = Path(resolve_pretrained("pretrained:ant_locomotion"))
     if not locomotion.exists():
         raise LSPError(f"{locomotion} not found: run `lsp experiment ant-maze --output-dir {out}` first")
     out.mkdir(parents=True, exist_ok=True)
