@@ -65,7 +65,7 @@ def test_the_ant_cannot_walk_through_the_back_wall(env_id, blocked):
 
 @pytest.mark.parametrize("goal", range(3))
 def test_reaching_each_goal_pays_and_ends_the_episode(goal):
-    env = make_env(f"LSP/AntCrossMaze-Goal{goal}-v0")
+    env = make_env(f"LSP/AntCrossMaze-Goal{goal}-v1")
     observation, info = env.reset(seed=goal)
     assert not info["is_success"] and info["distance_to_goal"] > GOAL_RADIUS
     _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
@@ -77,12 +77,16 @@ def test_reaching_each_goal_pays_and_ends_the_episode(goal):
     assert info["distance_to_goal"] <= GOAL_RADIUS
 
 
-def test_falling_ends_the_maze_episode():
-    env = make_env("LSP/AntCrossMaze-Goal2-v0")
+@pytest.mark.parametrize("version, ends", [(0, True), (1, False)])
+def test_falling_ends_the_maze_episode_in_v0_only(version, ends):
+    env = make_env(f"LSP/AntCrossMaze-Goal2-v{version}")
     env.reset(seed=0)
     _teleport(env, 0.0, 0.0, z=1.5)  # above the healthy range [0.2, 1.0]
     _, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
-    assert terminated and reward == 0.0 and not info["is_success"]
+    assert terminated == ends and reward == 0.0 and not info["is_success"]
+    gx, gy = CROSS_MAZE_GOALS[2]
+    _teleport(env, gx, gy)  # the goal ends either version
+    assert env.step(np.zeros(8, np.float32))[2]
 
 
 def _lay_on_its_back(env, tilt_degrees=180.0):

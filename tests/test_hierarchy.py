@@ -187,7 +187,7 @@ repeat_reward = "last"
     capsys.readouterr()
     assert main(["hierarchy", str(config), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "level 0: finished earlier" in out and "level 1: finished earlier" in out
+    assert "level0: finished earlier" in out and "level1: finished earlier" in out  # the run folders
     bad = tmp_path / "bad.toml"
     bad.write_text('env_id = "Pendulum-v1"\n[[level]]\nlearning_rat = 1.0\n')
     assert main(["hierarchy", str(bad)]) == 2

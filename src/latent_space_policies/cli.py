@@ -103,10 +103,65 @@ def run_stack(args: StackArgs) -> None:
     print(f"done: {result.steps} steps in {result.run_dir}; the whole hierarchy is {result.run_dir / 'policy.lsp'}")
 
 
-def run_hierarchy(args: HierarchyArgs) -> None:
-    from latent_space_policies.hierarchy import run_algorithm_1
+def hierarchy_levels_from_toml(config_file: str | Path, progress: bool = True) -> tuple[list[TrainConfig], Path]:
+    """The levels' settings of a hierarchy file (see ``lsp hierarchy --help``), every one checked
+    before any level trains, and the output folder. Level k trains in ``OUTPUT_DIR/level{k}``."""
+    import tomllib
 
-    path = run_algorithm_1(args.config_file, progress=args.progress)
+    try:
+        with open(config_file, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise LSPError(f"hierarchy config not found: {config_file}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise LSPError(f"{config_file} is not valid TOML ({error})") from None
+    level_tables = document.pop("level", None)
+    if not isinstance(level_tables, list) or not level_tables:
+        raise LSPError(f"{config_file} needs at least one [[level]] table (one per layer, bottom first)")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for where, table in [("top level", document)] + [(f"level {k}", t) for k, t in enumerate(level_tables)]:
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise LSPError(f"{config_file}: unknown settings {unknown} in the {where}; see `lsp train --help`")
+    output_dir = Path(document.pop("output_dir", "runs/hierarchy"))
+    levels = []
+    for k, table in enumerate(level_tables):
+        settings = {**document, **table, "output_dir": str(output_dir), "run_name": f"level{k}", "progress": progress}
+        if isinstance(settings.get("embedding_hidden"), list):
+            settings["embedding_hidden"] = tuple(settings["embedding_hidden"])
+        try:
+            levels.append(TrainConfig(**settings).check())
+        except LSPError as error:
+            raise LSPError(f"{config_file}, level {k}: {error}") from None
+    return levels, output_dir
+
+
+def train_or_resume_level(config: TrainConfig) -> Path:
+    """One level of ``lsp hierarchy``: skipped when its run finished, resumed when it started."""
+    from latent_space_policies.checkpoint import load_checkpoint
+    from latent_space_policies.presets import get_preset
+    from latent_space_policies.training import resume, train
+
+    steps = config.total_steps if config.total_steps is not None else get_preset(config.env_id).total_steps
+    run_dir = Path(config.output_dir) / config.run_name
+    policy_file = run_dir / "policy.lsp"
+    if policy_file.exists() and load_checkpoint(policy_file, sections=())[1]["step"] >= steps:
+        print(f"{config.run_name}: finished earlier ({policy_file})")
+    elif (run_dir / "checkpoints" / "latest.lsp").exists():
+        print(f"{config.run_name}: resuming {run_dir}")
+        resume(run_dir, total_steps=steps, progress=config.progress)
+    else:
+        print(f"{config.run_name}: training in {run_dir}")
+        train(config)
+    return run_dir
+
+
+def run_hierarchy(args: HierarchyArgs) -> None:
+    from latent_space_policies.hierarchy import algorithm_1, save_hierarchy
+
+    levels, output_dir = hierarchy_levels_from_toml(args.config_file, progress=args.progress)
+    frozen = algorithm_1(levels, train_level=train_or_resume_level)
+    path = save_hierarchy(output_dir / "hierarchy.lsp", frozen, levels[-1].env_id)
     print(f"done: hierarchy saved to {path}")
 
 

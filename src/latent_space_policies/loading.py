@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from latent_space_policies.errors import ShapeError
-from latent_space_policies.hierarchy import ComposedPolicy, Level, load_levels
+from latent_space_policies.levels import ComposedPolicy, Level, load_levels
 from latent_space_policies.training import make_act_fns
 
 

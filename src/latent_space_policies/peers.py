@@ -312,9 +312,9 @@ def _algorithm_class(algo: str):
 
 def _eval_reset_seed(seed: int, round_index: int, episode: int) -> int:
     """The reset seed ``training.evaluate`` uses for episode ``episode`` of evaluation ``round_index``."""
-    from latent_space_policies.training import _EVAL_STREAM, episode_seed
+    from latent_space_policies.training import eval_episode_seed
 
-    return episode_seed(seed, _EVAL_STREAM, round_index * 1_000_003 + episode)
+    return eval_episode_seed(seed, round_index, episode)
 
 
 def evaluate_model(model, env, normalizer, *, seed: int, round_index: int, episodes: int, deterministic: bool):

@@ -51,9 +51,9 @@ PRESETS: dict[str, Preset] = {
             for env_id in ("LSP/AntArena-v0", "LSP/AntArenaUpright-v0")
         ),
         *(
-            Preset(f"LSP/AntCrossMaze{kind}-Goal{goal}-v0", 3.0, 16, 8, 3_000_000,
+            Preset(f"LSP/AntCrossMaze{kind}-Goal{goal}-v{version}", 3.0, 16, 8, 3_000_000,
                    "paper App. A.2: the benchmark Ant's values; steps: SPEC §6's budget (1M decisions)")
-            for kind in ("", "Dense") for goal in range(3)
+            for kind in ("", "Dense") for goal in range(3) for version in (0, 1)
         ),
         Preset("LSP/AntMazeUMaze-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)"),
         # Not in the paper: a seconds-long sanity task. Measured in this repo (tests/test_learning.py).

@@ -3,9 +3,21 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import numpy as np
 
-from latent_space_policies.sac import Batch
+
+class Batch(NamedTuple):
+    """A batch of transitions; ``terminated`` is 1.0 only for true terminal states."""
+
+    observation: jax.Array  # (B, obs_dim)
+    action: jax.Array  # (B, act_dim), policy units
+    reward: jax.Array  # (B,)
+    next_observation: jax.Array  # (B, obs_dim)
+    terminated: jax.Array  # (B,)
+
 
 FIELDS = ("observation", "action", "reward", "next_observation", "terminated", "truncated")
 

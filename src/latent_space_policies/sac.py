@@ -37,6 +37,7 @@ import optax
 from latent_space_policies.critics import QEnsemble, VNetwork
 from latent_space_policies.flows import standard_normal_log_prob
 from latent_space_policies.policies import Policy
+from latent_space_policies.replay import Batch  # noqa: F401  (re-exported)
 
 Params = Any
 
@@ -87,16 +88,6 @@ class SACConfig:
             ent_coef=self.ent_coef if self.ent_coef is not None else (1.0 if paper_temperature else "auto"),
             target_entropy=self.target_entropy if self.target_entropy is not None else -float(action_dim),
         )
-
-
-class Batch(NamedTuple):
-    """A batch of transitions; ``terminated`` is 1.0 only for true terminal states."""
-
-    observation: jax.Array  # (B, obs_dim)
-    action: jax.Array  # (B, act_dim), policy units
-    reward: jax.Array  # (B,)
-    next_observation: jax.Array  # (B, obs_dim)
-    terminated: jax.Array  # (B,)
 
 
 @flax.struct.dataclass

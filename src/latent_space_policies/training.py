@@ -41,7 +41,7 @@ from latent_space_policies.errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
-from latent_space_policies.hierarchy import (
+from latent_space_policies.levels import (
     Level,
     ObservationMap,
     ObservationSlice,
@@ -58,7 +58,15 @@ from latent_space_policies.sql import SQL, SQLConfig, make_sql
 
 __all__ = ["TrainConfig", "TrainResult", "train", "resume", "build_agent", "evaluate", "policy_spec"]
 
-_TRAIN_STREAM, _EVAL_STREAM = 0, 1
+# Named seed streams: training episodes, evaluation episodes (and their latents, stream + 2 for the
+# deterministic mode); an evaluation round's episodes are spaced by a prime stride.
+_TRAIN_STREAM, EVAL_STREAM = 0, 1
+_EVAL_ROUND_STRIDE = 1_000_003
+
+
+def eval_episode_seed(seed: int, round_index: int, episode: int) -> int:
+    """Reset seed of episode ``episode`` of evaluation round ``round_index`` (our runs and the peers)."""
+    return episode_seed(seed, EVAL_STREAM, round_index * _EVAL_ROUND_STRIDE + episode)
 
 
 @dataclasses.dataclass
@@ -392,10 +400,10 @@ def evaluate(
     ``final_infos``, if given, receives the info dict of each episode's last step.
     """
     act_fns = act_fns if act_fns is not None else make_act_fns(policy)
-    key = jax.random.PRNGKey(episode_seed(seed, _EVAL_STREAM + 2 * int(deterministic), round_index))
+    key = jax.random.PRNGKey(episode_seed(seed, EVAL_STREAM + 2 * int(deterministic), round_index))
     results = []
     for episode in range(episodes):
-        observation, _ = env.reset(seed=episode_seed(seed, _EVAL_STREAM, round_index * 1_000_003 + episode))
+        observation, _ = env.reset(seed=eval_episode_seed(seed, round_index, episode))
         total, length, done = 0.0, 0, False
         if latent_per_episode and not deterministic:
             key, latent_key = jax.random.split(key)

@@ -13,7 +13,14 @@
   direction, learns to flip onto its back and crawl there (at 2M steps of ``v0`` with sampled
   latents, most steps are upside down at about half the upright speed), a mode the maze cannot
   use; ending the episode there makes staying upright worth the rest of the episode's reward.
-- ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0``: the same maze with a dense reward, 100 per metre of
+- ``LSP/AntCrossMaze-Goal{0,1,2}-v1``: the same maze, but the episode ends only at the goal or after
+  1000 steps (a fall or hop out of the height range does not end it), as Gymnasium-Robotics' ant
+  mazes. Why: a high level with a Gaussian action prior earns r - alpha KL <= r per decision, so
+  where its episodes can end early it learns to end them: on the dense maze with falls ending the
+  episode, the trained high level's deterministic episodes shrank to 3 decisions (a hop out of
+  range), while with falls not ending it they ran on and the progress grew
+  (``docs/results/ant_maze.md``). ``lsp experiment ant-maze`` uses v1; v0 is SPEC §6 as written.
+- ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0`` / ``-v1``: the maze (v0 / v1 ends) with a dense reward, 100 per metre of
   progress along the corridor path (start -> junction (6, 0) -> goal) plus 1000 at the goal: a
   diagnostic of the high-level trainer (if a hierarchy cannot learn this, the fault is not
   exploration), not a task of the paper.
@@ -56,6 +63,12 @@ WALL_HALF_HEIGHT = 1.0
 CROSS_MAZE_JUNCTION = (6.0, 0.0)
 # Dense check only (``LSP/AntCrossMazeDense-Goal{k}-v0``): reward per metre of progress along the path.
 PATH_PROGRESS_REWARD = 100.0
+
+
+def cross_maze_id(goal: int, dense: bool = False, version: int = 1) -> str:
+    """The Gymnasium id of the cross maze with goal ``goal`` (0, 1, 2); version 1 (the default)
+    ends episodes only at the goal or the time limit, version 0 also on falls (see the module doc)."""
+    return f"LSP/AntCrossMaze{'Dense' if dense else ''}-Goal{goal}-v{version}"
 
 
 def corridor_path(goal: tuple[float, float], start: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
@@ -244,11 +257,9 @@ def register_ant_envs() -> None:
             kwargs={"terminate_when_upside_down": True},
         )
     for k in range(len(CROSS_MAZE_GOALS)):
-        env_id = f"LSP/AntCrossMaze-Goal{k}-v0"
-        if env_id not in registry:
-            gym.register(env_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs={"goal": k})
-        dense_id = f"LSP/AntCrossMazeDense-Goal{k}-v0"
-        if dense_id not in registry:
-            gym.register(
-                dense_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs={"goal": k, "dense": True}
-            )
+        for dense in (False, True):
+            for version in (0, 1):
+                env_id = cross_maze_id(k, dense, version)
+                if env_id not in registry:
+                    kwargs = {"goal": k, "dense": dense, "terminate_when_unhealthy": version == 0}
+                    gym.register(env_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs=kwargs)

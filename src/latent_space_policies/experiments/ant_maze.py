@@ -8,7 +8,8 @@
    any direction; the episode also ends when the ant turns upside down, see envs/ant.py) with the
    paper's settings for low levels (the ``paper`` variant: fixed temperature, the Ant preset's reward
    scale 3; 4M steps).
-2. For each goal of ``LSP/AntCrossMaze-Goal{0,1,2}-v0`` and each seed, train:
+2. For each goal of ``LSP/AntCrossMaze-Goal{0,1,2}-v1`` (falls do not end the episode: see envs/ant.py)
+   and each seed, train:
    - ``hierarchy``: a high level on the frozen locomotion layer (no squash, Gaussian prior, each latent
      held for 3 env steps, its own latent sampled once per episode, embedding 2x128 -> 16 linear,
      s/t width 8; SPEC §6), seeing the full observation; the low level sees ``obs[2:]``;
@@ -37,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id
 from latent_space_policies.errors import LSPError
 from latent_space_policies.pretrained import resolve as resolve_pretrained
 from latent_space_policies.sweep import run_pinned
@@ -48,7 +49,7 @@ ACTION_REPEAT = 3
 
 
 def maze_id(goal: int) -> str:
-    return f"LSP/AntCrossMaze-Goal{goal}-v0"
+    return cross_maze_id(goal)
 
 
 @dataclasses.dataclass

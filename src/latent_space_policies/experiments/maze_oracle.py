@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, path_distance
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id, path_distance
 from latent_space_policies.errors import LSPError
 
 
@@ -151,7 +151,6 @@ def oracle_episode(
 def run_oracle(args: OracleArgs) -> dict:
     """Run the oracle on every goal; return (and optionally write) the report."""
     from latent_space_policies.envs import make_env
-    from latent_space_policies.experiments.ant_maze import maze_id
 
     _check(args)
     level, forward = load_locomotion_layer(args.policy)
@@ -162,7 +161,7 @@ def run_oracle(args: OracleArgs) -> dict:
         "goals": {},
     }
     for goal in args.goals:
-        env = make_env(maze_id(goal), max_episode_steps=args.max_episode_steps)
+        env = make_env(cross_maze_id(goal), max_episode_steps=args.max_episode_steps)
         if env.observation_space.shape[0] - 2 != level.policy.observation_dim:
             raise LSPError(
                 f"{args.policy} takes observations of size {level.policy.observation_dim}; the maze gives "
