@@ -2,7 +2,8 @@
 # Diagnostics of the ant-maze hierarchy (paper Fig. 5) for one locomotion layer:
 #   1. the oracle steering check (a planner in place of the high level: the ceiling of any high level);
 #   2. the steering picture and its statistics (what a held latent does in the open arena);
-#   3. the dense-reward check of the high-level trainer: the maze hierarchy with a reward for progress
+#   3. the dense-reward check of the high-level trainer (on the v1 maze, where falls do not end the
+#      episode): the maze hierarchy with a reward for progress
 #      along the corridor path (+1000 at the goal), 100k decisions on goal 2 (the farthest).
 # Usage: bash benchmarks/ant_maze_diagnostics.sh LAYER NAME   (LAYER: a policy.lsp or snapshot)
 # Writes results/ant_maze_oracle_NAME.json, results/ant_maze_steering_NAME.{png,json} and the dense
@@ -29,7 +30,7 @@ if [ "${SKIP_DENSE:-0}" != 1 ]; then
     if [ -f "$RUN/checkpoints/latest.lsp" ]; then
         lsp train --resume "$RUN" --total-steps "$DECISIONS" --no-progress
     else
-        lsp stack "$LAYER" --env-id LSP/AntCrossMazeDense-Goal2-v0 --base-observation 2: --seed 0 \
+        lsp stack "$LAYER" --env-id LSP/AntCrossMazeDense-Goal2-v1 --base-observation 2: --seed 0 \
             --action-repeat 3 --latent-per-episode --embedding-dim 16 --no-embedding-output-relu \
             --coupling-hidden 8 --output-dir "$OUT" --run-name "$NAME" --total-steps "$DECISIONS" \
             --eval-every 10000 --eval-episodes 10 --checkpoint-every 10000 --no-progress
