@@ -290,3 +290,39 @@ def test_every_env_and_wrapper_we_ship_passes_gymnasiums_checker():
     rebuilt = gym.make(envs[-1].spec)  # the hierarchy's env, recreated from its spec
     assert rebuilt.observation_space.shape == envs[-1].observation_space.shape == (105,)
     assert rebuilt.action_space.shape == (8,)
+
+
+def test_sigterm_to_lsp_hierarchy_saves_the_level_in_training_and_a_rerun_resumes_it(tmp_path):
+    """What `docker stop` or Slurm does to a running `lsp hierarchy`: the level in training saves a
+    checkpoint and the command exits 130 with a one-line message; running it again skips level 0
+    and resumes level 1 from that checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "h.toml"
+    config.write_text(
+        f'env_id = "Pendulum-v1"\noutput_dir = "{tmp_path / "h"}"\nlearning_starts = 100\nbatch_size = 32\n'
+        "eval_every = 0\ncheckpoint_every = 0\nmax_episode_steps = 100\ntensorboard = false\n"
+        "embedding_hidden = [16, 16]\n[[level]]\ntotal_steps = 200\n[[level]]\ntotal_steps = 1000000\n"
+    )
+    command = [sys.executable, "-m", "latent_space_policies.cli", "hierarchy", str(config), "--no-progress"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    episodes = tmp_path / "h" / "level1" / "episodes.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (episodes.exists() and len(episodes.read_text().splitlines()) > 3):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "saved" in err and "resume" in err
+    from latent_space_policies.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(tmp_path / "h" / "level1" / "checkpoints" / "latest.lsp", sections=())[1]["step"]
+    assert 300 <= saved < 1_000_000
+    config.write_text(config.read_text().replace("1000000", str(saved + 50)))
+    assert main(["hierarchy", str(config), "--no-progress"]) == 0
+    assert load_levels(tmp_path / "h" / "hierarchy.lsp")[1]["kind"] == "hierarchy"
