@@ -6,7 +6,7 @@ import csv
 import sys
 from pathlib import Path
 
-from latent_space_policies.sweep import run_pinned  # noqa: F401  (the drivers import it from here)
+from latent_space_policies.experiments.sweep import run_pinned  # noqa: F401  (the drivers import it from here)
 
 
 def finished(run: Path, steps: int) -> bool:

@@ -38,11 +38,11 @@ METHOD = "sbx-sac"
 # episodes from the same states (bench_env sees this package through its system site-packages).
 from latent_space_policies.training import EVAL_FIELDS, episode_seed  # noqa: E402
 
-# The package's SB3 peers (latent_space_policies.peers) share this runner's evaluation and its
+# The package's SB3 peers (latent_space_policies.experiments.peers) share this runner's evaluation and its
 # eval.csv reading / atomic rewriting.
-from latent_space_policies.peers import evaluate_model  # noqa: E402
-from latent_space_policies.peers import read_eval_rows as read_rows  # noqa: E402
-from latent_space_policies.peers import write_eval_rows as write_rows  # noqa: E402
+from latent_space_policies.experiments.peers import evaluate_model  # noqa: E402
+from latent_space_policies.experiments.peers import read_eval_rows as read_rows  # noqa: E402
+from latent_space_policies.experiments.peers import write_eval_rows as write_rows  # noqa: E402
 
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 MODEL, REPLAY, STATE, FINISHED = "model.zip", "replay_buffer.pkl", "progress.json", "FINISHED"

@@ -19,9 +19,8 @@ LAYERS = [
     {"sql", "levels"},
     {"training"},
     {"loading", "hierarchy"},
-    {"peers", "report"},
-    {"sweep"},
-    {"experiments", "experiments.maze_oracle"},
+    {"experiments", "experiments.peers", "experiments.report", "experiments.maze_oracle"},
+    {"experiments.sweep"},
     {"experiments.ant_maze"},
     {"cli", "__init__"},
 ]

@@ -14,7 +14,7 @@ import pytest
 import tyro
 
 from latent_space_policies.cli import main
-from latent_space_policies.sweep import METHODS, SweepConfig, SweepError, load_sweep_file, plan, run_sweep
+from latent_space_policies.experiments.sweep import METHODS, SweepConfig, SweepError, load_sweep_file, plan, run_sweep
 from latent_space_policies.training import EVAL_FIELDS, TrainConfig
 
 TASKS = ("Pendulum-v1", "MountainCarContinuous-v0")
@@ -231,7 +231,7 @@ def test_sb3_peers_run_through_the_sweep_and_resume(tmp_path):
 
 
 def test_peers_without_stable_baselines3_say_how_to_install(tmp_path, monkeypatch, capsys):
-    from latent_space_policies.peers import PeerConfig, PeerError, train_peer
+    from latent_space_policies.experiments.peers import PeerConfig, PeerError, train_peer
 
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # import -> ImportError
     with pytest.raises(PeerError, match=r"pip install torch==2.13.0 && pip install 'latent-space-policies\[peers\]'"):
@@ -249,7 +249,7 @@ def test_peer_replay_is_held_to_the_run_and_enlarged_oldest_first_when_continued
     import numpy as np
     from stable_baselines3.common.buffers import ReplayBuffer
 
-    from latent_space_policies.peers import PeerConfig, _enlarge_replay, replay_capacity
+    from latent_space_policies.experiments.peers import PeerConfig, _enlarge_replay, replay_capacity
 
     assert replay_capacity(PeerConfig(algo="td3", run_dir="r", total_steps=200_000)) == 200_000
     assert replay_capacity(PeerConfig(algo="td3", run_dir="r", total_steps=5_000_000)) == 1_000_000
@@ -278,7 +278,7 @@ def test_peer_replay_held_to_the_run_trains_exactly_as_the_full_capacity(tmp_pat
     import torch
     from stable_baselines3 import TD3
 
-    from latent_space_policies import peers
+    from latent_space_policies.experiments import peers
 
     def run(name: str) -> dict:
         config = peers.PeerConfig(algo="td3", env_id="Pendulum-v1", seed=3, total_steps=300, learning_starts=100,
@@ -466,7 +466,7 @@ def test_missing_results_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_curves_leave_out_a_seed_still_running_instead_of_cutting_every_curve_short():
-    from latent_space_policies.report import mean_curve
+    from latent_space_policies.experiments.report import mean_curve
 
     steps, mean, std = mean_curve({0: {1: 1.0, 2: 2.0}, 1: {1: 3.0, 2: 4.0}, 2: {1: 10.0}})
     assert steps.tolist() == [1, 2] and mean.tolist() == [2.0, 3.0] and std.tolist() == [1.0, 1.0]

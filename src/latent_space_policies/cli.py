@@ -359,7 +359,7 @@ class PlotArgs:
 
 
 def run_sweep_command(args: SweepArgs) -> None:
-    from latent_space_policies.sweep import SweepConfig, load_sweep_file, run_sweep
+    from latent_space_policies.experiments.sweep import SweepConfig, load_sweep_file, run_sweep
 
     config = load_sweep_file(args.grid) if args.grid else SweepConfig()
     overrides = {
@@ -385,7 +385,7 @@ def run_sweep_command(args: SweepArgs) -> None:
 
 
 def run_plot(args: PlotArgs) -> None:
-    from latent_space_policies.report import report
+    from latent_space_policies.experiments.report import report
 
     figure, table, markdown = report(
         args.results,

@@ -41,7 +41,7 @@ from typing import Sequence
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id
 from latent_space_policies.errors import LSPError
 from latent_space_policies.pretrained import resolve as resolve_pretrained
-from latent_space_policies.sweep import run_pinned
+from latent_space_policies.experiments.sweep import run_pinned
 
 ARENA = "LSP/AntArenaUpright-v0"
 METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion")

@@ -1,6 +1,6 @@
 """Stable-Baselines3 peers (PPO, DDPG, TD3, SAC) that write the same run files as ``lsp train``.
 
-    python -m latent_space_policies.peers --algo td3 --env-id Hopper-v5 --seed 0 \\
+    python -m latent_space_policies.experiments.peers --algo td3 --env-id Hopper-v5 --seed 0 \\
         --total-steps 1000000 --run-dir runs/Hopper-v5__td3__0
 
 Needs the ``peers`` extra. Install torch's CPU build FIRST, or pip pulls the CUDA build and
@@ -545,7 +545,7 @@ def train_peer(config: PeerConfig) -> PeerResult:
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
-    config = tyro.cli(PeerConfig, args=argv, prog="python -m latent_space_policies.peers")
+    config = tyro.cli(PeerConfig, args=argv, prog="python -m latent_space_policies.experiments.peers")
     try:
         result = train_peer(config)
     except LSPError as error:

@@ -1,7 +1,7 @@
 """``lsp sweep``: a grid of runs (tasks x methods x seeds), one process per core, resumable.
 
 Each run trains in its own folder OUTPUT/{task}__{method}__{seed} (a ``/`` in a task id becomes
-``-``) as a subprocess: ``lsp train`` for our methods, ``python -m latent_space_policies.peers``
+``-``) as a subprocess: ``lsp train`` for our methods, ``python -m latent_space_policies.experiments.peers``
 for the Stable-Baselines3 peers. By default as many runs go at a time as this process may use
 cores, each pinned to its own core with ``taskset`` and single-threaded XLA / PyTorch / BLAS.
 Re-running the same command skips finished runs (our ``policy.lsp`` / the peers' ``done.json``
@@ -91,7 +91,7 @@ def _settings_class(runner: str):
         from latent_space_policies.training import TrainConfig
 
         return TrainConfig
-    from latent_space_policies.peers import PeerConfig
+    from latent_space_policies.experiments.peers import PeerConfig
 
     return PeerConfig
 
@@ -121,7 +121,7 @@ def check_settings(method_name: str, runner: str, settings: Mapping[str, Any]) -
     """Every key must be a setting of ``lsp train`` (or of the peers) with an allowed value."""
     cls = _settings_class(runner)
     hints = typing.get_type_hints(cls)
-    what = "lsp train" if runner == "lsp" else "the SB3 peers (python -m latent_space_policies.peers)"
+    what = "lsp train" if runner == "lsp" else "the SB3 peers (python -m latent_space_policies.experiments.peers)"
     for key, value in settings.items():
         if key in _SWEEP_OWNED:
             raise SweepError(f"method {method_name!r}: {key!r} is set by the sweep for every run; remove it")
@@ -288,7 +288,7 @@ class Run:
 
     def status(self) -> Literal["finished", "partial", "new"]:
         if self.method.runner == "peer":
-            from latent_space_policies.peers import finished_steps, has_checkpoint
+            from latent_space_policies.experiments.peers import finished_steps, has_checkpoint
 
             done = finished_steps(self.run_dir)
             if done is not None and done >= self.steps:
@@ -332,7 +332,7 @@ class Run:
                 **self.settings(config),
             }
             return ["latent_space_policies.cli", "train", *_flags(TrainConfig, settings)]
-        from latent_space_policies.peers import PeerConfig
+        from latent_space_policies.experiments.peers import PeerConfig
 
         settings = {
             "env_id": self.task,
@@ -342,7 +342,7 @@ class Run:
             **common,
             **self.settings(config),
         }
-        return ["latent_space_policies.peers", *_flags(PeerConfig, settings)]
+        return ["latent_space_policies.experiments.peers", *_flags(PeerConfig, settings)]
 
 
 def run_folder_name(task: str, method: str, seed: int) -> str:
