@@ -234,7 +234,7 @@ def test_ant_maze_experiment_runs_end_to_end_resumably(tmp_path, monkeypatch):
     for row in rows:
         by_method.setdefault(row["method"], []).append(int(row["env_step"]))
         assert float(row["final_distance_stochastic_mean"]) > 0
-    # Env steps on the x axis for both: the high level's 100 decisions hold each latent 3 steps.
+    # Env steps on the x axis for both: the high level's 20 decisions hold each latent 15 steps.
     assert by_method == {"hierarchy": [150, 300], "finetune+motion": [150, 300]}
     assert (tmp_path / "ant_maze.png").stat().st_size > 0
     logs = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.log")}
@@ -251,10 +251,15 @@ def test_ant_maze_experiment_runs_end_to_end_resumably(tmp_path, monkeypatch):
     # A trained layer given with --locomotion is used as it is: nothing is pretrained.
     other = tmp_path / "from_layer"
     layer = tmp_path / "locomotion__0" / "policy.lsp"
-    run_experiment(dataclasses.replace(args, output_dir=str(other), methods=("hierarchy",), locomotion=str(layer)))
+    other_args = dataclasses.replace(args, output_dir=str(other), methods=("hierarchy",), locomotion=str(layer))
+    path = run_experiment(dataclasses.replace(other_args, action_repeat=3))
     assert sorted(p.name for p in other.glob("*.log")) == ["goal2__hierarchy__0.log"]
     _, metadata = load_checkpoint(other / "goal2__hierarchy__0" / "policy.lsp", sections=())
-    assert metadata["config"]["base"] == str(layer)
+    assert metadata["config"]["base"] == str(layer) and metadata["config"]["action_repeat"] == 3
+    # 100 decisions of 3 steps, still plotted in env steps.
+    assert [int(r["env_step"]) for r in csv.DictReader(open(path))] == [150, 300]
+    with pytest.raises(LSPError, match="--action-repeat 0"):
+        run_experiment(dataclasses.replace(other_args, action_repeat=0))
     with pytest.raises(LSPError, match="no such file"):
         run_experiment(dataclasses.replace(args, locomotion=str(tmp_path / "missing.lsp")))
 
