@@ -137,6 +137,7 @@ def tiny(tmp_path, **overrides):
     return TrainConfig(**values)
 
 
+@pytest.mark.slow
 def test_three_stacked_levels_train_and_save_load_identical_actions(tmp_path):
     level0 = train(tiny(tmp_path, run_name="level0"))
     level1 = train(tiny(tmp_path, run_name="level1", base=str(level0.run_dir)))
@@ -292,6 +293,7 @@ def test_every_env_and_wrapper_we_ship_passes_gymnasiums_checker():
     assert rebuilt.action_space.shape == (8,)
 
 
+@pytest.mark.slow
 def test_sigterm_to_lsp_hierarchy_saves_the_level_in_training_and_a_rerun_resumes_it(tmp_path):
     """What `docker stop` or Slurm does to a running `lsp hierarchy`: the level in training saves a
     checkpoint and the command exits 130 with a one-line message; running it again skips level 0

@@ -105,6 +105,7 @@ def test_learned_temperature_tracks_the_relative_entropy_of_the_objective(rng, p
     assert step * expected_direction > 0.5 * config.learning_rate
 
 
+@pytest.mark.slow
 def test_default_temperature_of_a_gaussian_prior_level_keeps_the_prior_acting_without_rewards(rng):
     """A higher level (unsquashed, Gaussian prior) on a sparse task sees only zero rewards at first.
 

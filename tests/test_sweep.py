@@ -83,6 +83,7 @@ def checkpoint_step(run_dir: Path) -> int | None:
     return int(load_checkpoint(run_dir / "checkpoints" / "latest.lsp", sections=())[1]["step"])
 
 
+@pytest.mark.slow
 def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_path):
     grid = grid_file(tmp_path)
     output = tmp_path / "out"
@@ -170,6 +171,7 @@ def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_
     assert {e["event"] for e in events(output)[before:]} == {"skip"}
 
 
+@pytest.mark.slow
 def test_ray_backend_runs_a_grid(tmp_path):
     ray = pytest.importorskip("ray")
     config = load_sweep_file(grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["sac"]))
@@ -191,6 +193,7 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path, monkeypatch, caps
     assert "pip install 'latent-space-policies[ray]'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sb3_peers_run_through_the_sweep_and_resume(tmp_path):
     pytest.importorskip("stable_baselines3")
     grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["td3", "ppo-small"], seeds=[0])
