@@ -13,6 +13,13 @@ Every run is an `lsp train` / `lsp stack` process pinned to one core with a sing
 results/fig4_<env>.csv (one row per evaluation) and results/fig4_<env>.png (mean +- std over seeds).
 
     python benchmarks/fig4_two_level.py --env Ant-v5 --steps 300000 --freeze 100000 200000 --seeds 0 1 2
+    python benchmarks/fig4_two_level.py --env Ant-v5 --steps 2000000 --freeze 500000 1000000 \
+        --snapshot-every 250000 --eval-every 50000 --eval-episodes 10 --checkpoint-every 100000 \
+        --runs benchmarks/runs/fig4_2M --seeds 0 1 2
+
+Second levels are `lsp stack` with its defaults for a level on a frozen layer: no squash, a Gaussian
+prior, the fixed temperature 1 and the task preset's reward scale (3 on Ant and Humanoid), as the
+paper trains them (SPEC §5).
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from jobs import finished, lsp_command, run_pinned  # noqa: E402
 
-COMMON = ["--no-progress", "--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
+COMMON = ["--no-progress"]
+EVALUATION = ["--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
 
 
 def job(run: Path, steps: int, args: list[str]) -> list[str]:
-    return lsp_command(run, steps, args, COMMON)
+    return lsp_command(run, steps, args, COMMON + EVALUATION)
 
 
 def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
@@ -103,10 +111,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: one per core this process may use)")
     parser.add_argument("--runs", type=Path, default=ROOT / "benchmarks" / "runs")
+    parser.add_argument("--snapshot-every", type=int, default=None, help="policy snapshots (default: the freeze points' gcd)")
+    parser.add_argument("--eval-every", type=int, default=10_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
     parser.add_argument("--collect-only", action="store_true")
     args = parser.parse_args()
     env_id, runs = args.env, args.runs
-    snapshot = int(np.gcd.reduce(args.freeze))
+    snapshot = args.snapshot_every or int(np.gcd.reduce(args.freeze))
+    if any(point % snapshot for point in args.freeze):
+        parser.error(f"--snapshot-every {snapshot} must divide every freeze point {args.freeze}")
+    EVALUATION[:] = ["--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
+                     "--checkpoint-every", str(args.checkpoint_every)]
     if not args.collect_only:
         first = []
         for seed in args.seeds:
