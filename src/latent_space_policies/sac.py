@@ -20,8 +20,10 @@ a uniform prior (bottom layer, squashed actions) adds nothing; a Gaussian prior 
 unbounded latent actions) adds alpha log N(a; 0, I). Time-limit truncation is not termination:
 the replay stores ``terminated`` only and the backup bootstraps through truncations.
 
-Everything is a pure function of a :class:`TrainState` pytree; :func:`make_sac` returns jitted
-``init``, ``update``, ``train_step`` (update + next action in one call) and ``explore``.
+Everything is a pure function of a :class:`TrainState` pytree: :func:`make_losses` gives the
+losses (Q, policy, V, temperature) as separate pure functions, and :func:`make_sac` composes them
+into one update and returns jitted ``init``, ``update``, ``train_step`` (update + next action in one
+call) and ``explore``.
 """
 
 from __future__ import annotations
@@ -144,6 +146,86 @@ def _flat_adam(learning_rate: float) -> optax.GradientTransformation:
     )
 
 
+class Losses(NamedTuple):
+    """The SAC objective as pure functions (:func:`make_losses`); each loss is differentiated with
+    respect to its first argument."""
+
+    log_prior: Callable[[jax.Array], jax.Array]
+    """log p(a) of the objective's action prior (0 for the uniform prior)."""
+    q_backup: Callable[[TrainState, Batch, jax.Array], jax.Array]
+    """(state, batch, key) -> the soft Bellman target of Q (gradient stopped)."""
+    q: Callable[[Params, Batch, jax.Array], tuple[jax.Array, jax.Array]]
+    """(q_params, batch, q_backup) -> (0.5 * squared error summed over the Qs, mean Q)."""
+    policy: Callable[[Params, TrainState, Batch, jax.Array], tuple[jax.Array, tuple]]
+    """(policy_params, state, batch, key) -> (loss, (action, log pi, Q of the action))."""
+    v: Callable[[Params, Batch, jax.Array], jax.Array]
+    """(v_params, batch, v_backup) -> 0.5 * squared error (the 'paper' variant's V)."""
+    temperature: Callable[[jax.Array, jax.Array], jax.Array]
+    """(log_alpha, log pi - log p of the batch) -> the loss whose gradient moves log alpha."""
+
+
+def make_losses(policy: Policy, config: SACConfig, q_net: QEnsemble, v_net: VNetwork) -> Losses:
+    """The losses of paper Eq. 5 for a resolved ``config``: r - alpha (log pi(a|s) - log p(a))."""
+    paper = config.variant == "paper"
+    gaussian_prior = config.action_prior == "gaussian"
+
+    def log_prior(action):
+        return standard_normal_log_prob(action) if gaussian_prior else jnp.zeros(action.shape[:-1])
+
+    def q_backup(state: TrainState, batch: Batch, key: jax.Array) -> jax.Array:
+        """Paper: through the target V; modern: through the target twin Qs at a fresh action."""
+        alpha = jnp.exp(state.log_alpha)
+        if paper:
+            next_value = v_net.apply(state.v_target_params, batch.next_observation)
+        else:
+            next_action, next_log_prob = policy.sample(state.policy_params, batch.next_observation, key)
+            next_q = q_net.apply(state.q_target_params, batch.next_observation, next_action).min(0)
+            next_value = next_q - alpha * (next_log_prob - log_prior(next_action))
+        discount = config.gamma * (1.0 - batch.terminated)
+        return jax.lax.stop_gradient(config.reward_scale * batch.reward + discount * next_value)
+
+    def q_loss(q_params, batch: Batch, backup: jax.Array):
+        q = q_net.apply(q_params, batch.observation, batch.action)  # (num_q, B)
+        return 0.5 * jnp.square(q - backup).mean(-1).sum(), q.mean()
+
+    def policy_loss(policy_params, state: TrainState, batch: Batch, key: jax.Array):
+        alpha = jnp.exp(state.log_alpha)
+        action, log_prob = policy.sample(policy_params, batch.observation, key)
+        q_new = q_net.apply(state.q_params, batch.observation, action).min(0)
+        soft_penalty = alpha * (log_prob - log_prior(action))
+        if config.policy_gradient == "likelihood_ratio":
+            # log pi of the sampled action held fixed: the score-function estimator.
+            fixed_log_prob = policy.log_prob(policy_params, batch.observation, jax.lax.stop_gradient(action))
+            value = v_net.apply(state.v_params, batch.observation)
+            advantage = jax.lax.stop_gradient(soft_penalty - q_new + value)
+            loss = (fixed_log_prob * advantage).mean()
+        else:
+            loss = (soft_penalty - q_new).mean()
+        regularization = policy.regularization_loss(policy_params, batch.observation)
+        if regularization is not None:  # the Gaussian-mixture policy's L2 penalty
+            loss = loss + regularization
+        return loss, (jax.lax.stop_gradient(action), jax.lax.stop_gradient(log_prob), q_new)
+
+    def v_loss(v_params, batch: Batch, backup: jax.Array):
+        return 0.5 * jnp.square(v_net.apply(v_params, batch.observation) - backup).mean()
+
+    def temperature_loss(log_alpha, log_pi_minus_log_prior):
+        # The temperature holds the *relative* entropy -E[log pi(a|s) - log p(a)] of the objective at
+        # the target, not the entropy alone: with a Gaussian prior (unsquashed higher layers) the
+        # entropy of pi can stay high while pi drifts far from p, alpha then collapses to 0, the
+        # prior stops acting and the latent actions run off to the critic's extrapolation. With the
+        # uniform prior (log p = 0 here) this is the usual SAC rule.
+        gap = jax.lax.stop_gradient((log_pi_minus_log_prior + config.target_entropy).mean())
+        return -log_alpha * gap
+
+    return Losses(log_prior, q_backup, q_loss, policy_loss, v_loss, temperature_loss)
+
+
+def _step(optimizer: optax.GradientTransformation, grads, opt_state, params):
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
 def make_sac(policy: Policy, config: SACConfig) -> SAC:
     """Build the pure (jitted) SAC functions for ``policy``. ``config`` must be resolved."""
     if config.tau is None or config.reward_scale is None or config.ent_coef is None:
@@ -151,13 +233,10 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
     paper = config.variant == "paper"
     q_net = QEnsemble(num_q=1 if paper else 2, hidden=config.critic_hidden)
     v_net = VNetwork(hidden=config.critic_hidden)
+    losses = make_losses(policy, config, q_net, v_net)
     optimizer = _flat_adam(config.learning_rate)
     learn_alpha = config.ent_coef == "auto"
     fixed_log_alpha = 0.0 if learn_alpha else float(jnp.log(config.ent_coef))
-    gaussian_prior = config.action_prior == "gaussian"
-
-    def log_prior(action):
-        return standard_normal_log_prob(action) if gaussian_prior else jnp.zeros(action.shape[:-1])
 
     def init(key: jax.Array) -> TrainState:
         k_policy, k_q, k_v, key = jax.random.split(key, 4)
@@ -185,59 +264,21 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
 
     def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
         key, k_current, k_next = jax.random.split(state.key, 3)
-        alpha = jnp.exp(state.log_alpha)
-        discount = config.gamma * (1.0 - batch.terminated)
-        scaled_reward = config.reward_scale * batch.reward
-
-        # Soft backup target for Q (paper: through the target V; modern: through target twin Qs).
-        if paper:
-            next_value = v_net.apply(state.v_target_params, batch.next_observation)
-        else:
-            next_action, next_log_prob = policy.sample(state.policy_params, batch.next_observation, k_next)
-            next_q = q_net.apply(state.q_target_params, batch.next_observation, next_action).min(0)
-            next_value = next_q - alpha * (next_log_prob - log_prior(next_action))
-        q_backup = jax.lax.stop_gradient(scaled_reward + discount * next_value)
-
-        def q_loss_fn(q_params):
-            q = q_net.apply(q_params, batch.observation, batch.action)  # (num_q, B)
-            return 0.5 * jnp.square(q - q_backup).mean(-1).sum(), q.mean()
-
-        def policy_loss_fn(policy_params):
-            action, log_prob = policy.sample(policy_params, batch.observation, k_current)
-            q_new = q_net.apply(state.q_params, batch.observation, action).min(0)
-            soft_penalty = alpha * (log_prob - log_prior(action))
-            if config.policy_gradient == "likelihood_ratio":
-                # log pi of the sampled action held fixed: the score-function estimator.
-                fixed_log_prob = policy.log_prob(policy_params, batch.observation, jax.lax.stop_gradient(action))
-                value = v_net.apply(state.v_params, batch.observation)
-                advantage = jax.lax.stop_gradient(soft_penalty - q_new + value)
-                loss = (fixed_log_prob * advantage).mean()
-            else:
-                loss = (soft_penalty - q_new).mean()
-            regularization = policy.regularization_loss(policy_params, batch.observation)
-            if regularization is not None:  # the Gaussian-mixture policy's L2 penalty
-                loss = loss + regularization
-            return loss, (jax.lax.stop_gradient(action), jax.lax.stop_gradient(log_prob), q_new)
-
-        (q_loss, q_mean), q_grads = jax.value_and_grad(q_loss_fn, has_aux=True)(state.q_params)
-        (policy_loss, (action, log_prob, q_new)), policy_grads = jax.value_and_grad(
-            policy_loss_fn, has_aux=True
-        )(state.policy_params)
-
-        q_updates, q_opt_state = optimizer.update(q_grads, state.q_opt_state, state.q_params)
-        q_params = optax.apply_updates(state.q_params, q_updates)
-        policy_updates, policy_opt_state = optimizer.update(
-            policy_grads, state.policy_opt_state, state.policy_params
+        q_backup = losses.q_backup(state, batch, k_next)
+        (q_loss, q_mean), q_grads = jax.value_and_grad(losses.q, has_aux=True)(state.q_params, batch, q_backup)
+        (policy_loss, (action, log_prob, q_new)), policy_grads = jax.value_and_grad(losses.policy, has_aux=True)(
+            state.policy_params, state, batch, k_current
         )
-        policy_params = optax.apply_updates(state.policy_params, policy_updates)
-
+        q_params, q_opt_state = _step(optimizer, q_grads, state.q_opt_state, state.q_params)
+        policy_params, policy_opt_state = _step(optimizer, policy_grads, state.policy_opt_state, state.policy_params)
+        relative = log_prob - losses.log_prior(action)  # log pi - log p: a KL under the Gaussian prior
+        alpha = jnp.exp(state.log_alpha)
         metrics = {
             "q_loss": q_loss,
             "policy_loss": policy_loss,
             "q_mean": q_mean,
             "entropy": -log_prob.mean(),
-            # E[log pi - log p]: the relative entropy to the prior (a KL under the Gaussian prior).
-            "log_pi_minus_log_prior": (log_prob - log_prior(action)).mean(),
+            "log_pi_minus_log_prior": relative.mean(),
             "action_norm": jnp.linalg.norm(action, axis=-1).mean(),  # a higher level's latent actions
             "alpha": alpha,
         }
@@ -245,33 +286,21 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
         v_params, v_opt_state, v_target_params = state.v_params, state.v_opt_state, state.v_target_params
         q_target_params = state.q_target_params
         if paper:
-            v_backup = jax.lax.stop_gradient(q_new - alpha * (log_prob - log_prior(action)))
-
-            def v_loss_fn(v_params):
-                return 0.5 * jnp.square(v_net.apply(v_params, batch.observation) - v_backup).mean()
-
-            v_loss, v_grads = jax.value_and_grad(v_loss_fn)(state.v_params)
-            v_updates, v_opt_state = optimizer.update(v_grads, state.v_opt_state, state.v_params)
-            v_params = optax.apply_updates(state.v_params, v_updates)
+            v_backup = jax.lax.stop_gradient(q_new - alpha * relative)
+            metrics["v_loss"], v_grads = jax.value_and_grad(losses.v)(state.v_params, batch, v_backup)
+            v_params, v_opt_state = _step(optimizer, v_grads, state.v_opt_state, state.v_params)
             v_target_params = _polyak(state.v_target_params, v_params, config.tau)
-            metrics["v_loss"] = v_loss
         else:
             q_target_params = _polyak(state.q_target_params, q_params, config.tau)
 
         log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
         if learn_alpha:
-            # The temperature holds the *relative* entropy -E[log pi(a|s) - log p(a)] of the objective
-            # at the target, not the entropy alone: with a Gaussian prior (unsquashed higher layers)
-            # the entropy of pi can stay high while pi drifts far from p, alpha then collapses to 0,
-            # the prior stops acting and the latent actions run off to the critic's extrapolation.
-            # With the uniform prior (log p = 0 here) this is the usual SAC rule.
-            entropy_gap = jax.lax.stop_gradient(log_prob - log_prior(action) + config.target_entropy).mean()
-            alpha_grad = -entropy_gap  # d/d log_alpha of -log_alpha * (log pi - log p + target_entropy)
+            alpha_grad = jax.grad(losses.temperature)(state.log_alpha, relative)
             alpha_updates, alpha_opt_state = optimizer.update(alpha_grad, state.alpha_opt_state)
             log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
 
-        losses = sum(v for k, v in metrics.items() if k.endswith("_loss"))
-        new_state = TrainState(
+        total = sum(v for k, v in metrics.items() if k.endswith("_loss"))
+        new_state = state.replace(
             policy_params=policy_params,
             q_params=q_params,
             q_target_params=q_target_params,
@@ -284,7 +313,7 @@ def make_sac(policy: Policy, config: SACConfig) -> SAC:
             alpha_opt_state=alpha_opt_state,
             key=key,
             gradient_steps=state.gradient_steps + 1,
-            nonfinite=state.nonfinite | ~jnp.isfinite(losses),
+            nonfinite=state.nonfinite | ~jnp.isfinite(total),
         )
         return new_state, metrics
 
