@@ -347,6 +347,117 @@ class PeerResult:
     interrupted: bool = False
 
 
+def _refuse_changed_settings(run_dir: Path, config_path: Path, resolved: dict) -> None:
+    """A resumed run keeps its settings: only the step budget and the intervals may change."""
+    recorded = json.loads(config_path.read_text()).get("settings", {})
+    changed = sorted(k for k in resolved if k not in _RESUMABLE and k in recorded and recorded[k] != resolved[k])
+    if changed:
+        details = ", ".join(f"{k}={recorded[k]!r} (asked {resolved[k]!r})" for k in changed)
+        raise PeerError(
+            f"{run_dir} holds a run with {details}; use another --run-dir for different settings "
+            "(only total_steps, eval and checkpoint intervals may change when resuming)"
+        )
+
+
+def _model_for(config: PeerConfig, run_dir: Path, latest) -> tuple[Any, int, float]:
+    """The SB3 model at the latest checkpoint (replay and normaliser included), or a new one:
+    (model, step, wall time already spent)."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from latent_space_policies.training import episode_seed
+
+    log_path = run_dir / "eval.csv"
+    venv = DummyVecEnv([lambda: Monitor(_make_env(config))])
+    if latest is None:
+        if config.algo == "ppo" and config.normalize:
+            venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
+        write_eval_rows(log_path, [])
+        return _build_model(config, venv), 0, 0.0
+    folder, state = latest
+    step, elapsed = int(state["step"]), float(state["wall_time_s"])
+    if config.algo == "ppo" and config.normalize:
+        venv = VecNormalize.load(str(folder / NORMALIZE), venv)
+        venv.training = True
+    model = _algorithm_class(config.algo).load(folder / MODEL, env=venv, device="cpu")
+    if model.num_timesteps != step:
+        raise CheckpointError(f"{folder}: model is at step {model.num_timesteps} but {STATE} says {step}")
+    if config.algo in OFF_POLICY:
+        if (folder / REPLAY).exists():
+            model.load_replay_buffer(folder / REPLAY)
+        else:
+            print(f"{run_dir}: no replay buffer in the checkpoint, continuing with an empty one", flush=True)
+        _enlarge_replay(model, replay_capacity(config))
+    # Fresh but reproducible random streams for the continued run (the resume is not bit-exact).
+    model.set_random_seed(episode_seed(config.seed, 2, step))
+    model.get_env().seed(episode_seed(config.seed, 3, step))
+    write_eval_rows(log_path, read_eval_rows(log_path, step))  # drop evaluations made after it
+    print(f"{run_dir}: resuming {config.algo} from step {step}", flush=True)
+    return model, step, elapsed
+
+
+def _write_run_config(config_path: Path, config: PeerConfig, resolved: dict, torch) -> None:
+    import stable_baselines3
+
+    notes = []
+    if config.algo in DETERMINISTIC_ONLY:
+        notes.append(
+            f"{config.algo} has only a deterministic policy: the return_stochastic_* columns of eval.csv "
+            "repeat the deterministic ones (the evaluation episodes are run once)"
+        )
+    versions = {"stable-baselines3": stable_baselines3.__version__, "torch": torch.__version__}
+    document = {"method": f"sb3-{config.algo}", "settings": resolved, "notes": notes, "versions": versions}
+    _atomic_write_text(config_path, json.dumps(document, indent=2))
+
+
+def _save_checkpoint(model, config: PeerConfig, run_dir: Path, wall_time_s: float, include_replay: bool = True) -> Path:
+    """Write checkpoints/step_N (model, replay, normaliser, step) atomically and point LATEST at it."""
+    checkpoints = run_dir / CHECKPOINTS
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    name = f"step_{model.num_timesteps:09d}"
+    if (checkpoints / name).exists():
+        name += f"_{time.time_ns()}"
+    tmp = checkpoints / f".{name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / MODEL)
+    if config.algo in OFF_POLICY and include_replay:
+        model.save_replay_buffer(tmp / REPLAY)
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        normalizer.save(str(tmp / NORMALIZE))
+    (tmp / STATE).write_text(json.dumps({"step": model.num_timesteps, "wall_time_s": round(wall_time_s, 2)}))
+    os.replace(tmp, checkpoints / name)
+    _atomic_write_text(checkpoints / LATEST, json.dumps({"dir": name, "step": model.num_timesteps}))
+    for old in checkpoints.glob("step_*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return checkpoints / name
+
+
+def _evaluation_row(model, eval_env, config: PeerConfig, t: int) -> dict:
+    """One eval.csv row at step ``t`` in our schema (the same episode seeds as our runs)."""
+    row: dict[str, Any] = {"step": t, "episodes": config.eval_episodes}
+    modes = [("stochastic", False), ("deterministic", True)]
+    if config.algo in DETERMINISTIC_ONLY:
+        modes = modes[1:]
+    for mode, deterministic in modes:
+        mean, std, length = evaluate_model(
+            model,
+            eval_env,
+            model.get_vec_normalize_env(),
+            seed=config.seed,
+            round_index=t // config.eval_every,
+            episodes=config.eval_episodes,
+            deterministic=deterministic,
+        )
+        row |= {f"return_{mode}_mean": mean, f"return_{mode}_std": std, f"length_{mode}_mean": length}
+    if config.algo in DETERMINISTIC_ONLY:
+        for what in ("return_{}_mean", "return_{}_std", "length_{}_mean"):
+            row[what.format("stochastic")] = row[what.format("deterministic")]
+    return row
+
+
 def train_peer(config: PeerConfig) -> PeerResult:
     """Train (or resume, or skip when finished) the peer run described by ``config``."""
     if config.algo not in ALGORITHMS:
@@ -360,133 +471,30 @@ def train_peer(config: PeerConfig) -> PeerResult:
         return PeerResult(run_dir, done_at, read_eval_rows(run_dir / "eval.csv", done_at))
 
     _, torch = _require_sb3()
-    import stable_baselines3
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from latent_space_policies.training import EVAL_FIELDS, episode_seed
+    from latent_space_policies.training import EVAL_FIELDS, StopFlag
 
     torch.set_num_threads(1)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "eval.csv"
-    config_path = run_dir / "config.json"
+    log_path, config_path = run_dir / "eval.csv", run_dir / "config.json"
     resolved = config.resolved()
-
     latest = _latest(run_dir)
     if latest is not None and config_path.exists():
-        recorded = json.loads(config_path.read_text()).get("settings", {})
-        changed = sorted(k for k in resolved if k not in _RESUMABLE and k in recorded and recorded[k] != resolved[k])
-        if changed:
-            details = ", ".join(f"{k}={recorded[k]!r} (asked {resolved[k]!r})" for k in changed)
-            raise PeerError(
-                f"{run_dir} holds a run with {details}; use another --run-dir for different settings "
-                "(only total_steps, eval and checkpoint intervals may change when resuming)"
-            )
-
-    def make_training_env():
-        return DummyVecEnv([lambda: Monitor(_make_env(config))])
-
+        _refuse_changed_settings(run_dir, config_path, resolved)
     eval_env = _make_env(config)
-    if latest is not None:
-        folder, state = latest
-        step, elapsed = int(state["step"]), float(state["wall_time_s"])
-        venv = make_training_env()
-        if config.algo == "ppo" and config.normalize:
-            venv = VecNormalize.load(str(folder / NORMALIZE), venv)
-            venv.training = True
-        model = _algorithm_class(config.algo).load(folder / MODEL, env=venv, device="cpu")
-        if model.num_timesteps != step:
-            raise CheckpointError(f"{folder}: model is at step {model.num_timesteps} but {STATE} says {step}")
-        if config.algo in OFF_POLICY:
-            if (folder / REPLAY).exists():
-                model.load_replay_buffer(folder / REPLAY)
-            else:
-                print(f"{run_dir}: no replay buffer in the checkpoint, continuing with an empty one", flush=True)
-            _enlarge_replay(model, replay_capacity(config))
-        # Fresh but reproducible random streams for the continued run (the resume is not bit-exact).
-        model.set_random_seed(episode_seed(config.seed, 2, step))
-        model.get_env().seed(episode_seed(config.seed, 3, step))
-        write_eval_rows(log_path, read_eval_rows(log_path, step))  # drop evaluations made after it
-        print(f"{run_dir}: resuming {config.algo} from step {step}", flush=True)
-    else:
-        step, elapsed = 0, 0.0
-        venv = make_training_env()
-        if config.algo == "ppo" and config.normalize:
-            venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
-        model = _build_model(config, venv)
-        write_eval_rows(log_path, [])
+    model, step, elapsed = _model_for(config, run_dir, latest)
     (run_dir / DONE).unlink(missing_ok=True)
-    notes = []
-    if config.algo in DETERMINISTIC_ONLY:
-        notes.append(
-            f"{config.algo} has only a deterministic policy: the return_stochastic_* columns of eval.csv "
-            "repeat the deterministic ones (the evaluation episodes are run once)"
-        )
-    _atomic_write_text(
-        config_path,
-        json.dumps(
-            {
-                "method": f"sb3-{config.algo}",
-                "settings": resolved,
-                "notes": notes,
-                "versions": {
-                    "stable-baselines3": stable_baselines3.__version__,
-                    "torch": torch.__version__,
-                },
-            },
-            indent=2,
-        ),
-    )
+    _write_run_config(config_path, config, resolved, torch)
 
     started = time.time()
-    normalizer = model.get_vec_normalize_env()
     evaluations: list[dict] = []
 
     def wall() -> float:
         return elapsed + time.time() - started
 
-    def save_checkpoint(include_replay: bool = True) -> Path:
-        checkpoints = run_dir / CHECKPOINTS
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        name = f"step_{model.num_timesteps:09d}"
-        if (checkpoints / name).exists():
-            name += f"_{time.time_ns()}"
-        tmp = checkpoints / f".{name}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        model.save(tmp / MODEL)
-        if config.algo in OFF_POLICY and include_replay:
-            model.save_replay_buffer(tmp / REPLAY)
-        if normalizer is not None:
-            normalizer.save(str(tmp / NORMALIZE))
-        (tmp / STATE).write_text(json.dumps({"step": model.num_timesteps, "wall_time_s": round(wall(), 2)}))
-        os.replace(tmp, checkpoints / name)
-        _atomic_write_text(checkpoints / LATEST, json.dumps({"dir": name, "step": model.num_timesteps}))
-        for old in checkpoints.glob("step_*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
-        return checkpoints / name
-
-    def evaluate_now(t: int) -> dict:
-        row: dict[str, Any] = {"step": t, "episodes": config.eval_episodes}
-        modes = [("stochastic", False), ("deterministic", True)]
-        if config.algo in DETERMINISTIC_ONLY:
-            modes = modes[1:]
-        for mode, deterministic in modes:
-            mean, std, length = evaluate_model(
-                model,
-                eval_env,
-                normalizer,
-                seed=config.seed,
-                round_index=t // config.eval_every,
-                episodes=config.eval_episodes,
-                deterministic=deterministic,
-            )
-            row |= {f"return_{mode}_mean": mean, f"return_{mode}_std": std, f"length_{mode}_mean": length}
-        if config.algo in DETERMINISTIC_ONLY:
-            for what in ("return_{}_mean", "return_{}_std", "length_{}_mean"):
-                row[what.format("stochastic")] = row[what.format("deterministic")]
+    def evaluate_now(t: int) -> None:
+        row = _evaluation_row(model, eval_env, config, t)
         row["wall_time_s"] = round(wall(), 2)
         with open(log_path, "a", newline="") as handle:
             csv.DictWriter(handle, EVAL_FIELDS).writerow(row)
@@ -497,12 +505,8 @@ def train_peer(config: PeerConfig) -> PeerResult:
                 f"{row['return_deterministic_mean']:.1f} (deterministic)",
                 flush=True,
             )
-        return row
 
     on_policy = config.algo == "ppo"
-
-    from latent_space_policies.training import StopFlag
-
     with StopFlag((signal.SIGINT, signal.SIGTERM)) as stop:  # SIGTERM: what lsp sweep and Ray send
 
         class Hooks(BaseCallback):
@@ -513,7 +517,7 @@ def train_peer(config: PeerConfig) -> PeerResult:
                 if config.eval_every and t % config.eval_every == 0:
                     evaluate_now(t)
                 if config.checkpoint_every and t % config.checkpoint_every == 0 and t < config.total_steps:
-                    save_checkpoint()
+                    _save_checkpoint(model, config, run_dir, wall())
                 if stop.requested:
                     return False
                 # PPO would otherwise finish its rollout past the budget.
@@ -522,17 +526,18 @@ def train_peer(config: PeerConfig) -> PeerResult:
         if config.total_steps > step:
             model.learn(total_timesteps=config.total_steps - step, callback=Hooks(), reset_num_timesteps=latest is None)
         if stop.requested:
-            path = save_checkpoint()
+            path = _save_checkpoint(model, config, run_dir, wall())
             print(
                 f"interrupted at step {model.num_timesteps}; saved {path}. Re-run the same command to continue",
                 flush=True,
             )
             return PeerResult(run_dir, model.num_timesteps, evaluations, interrupted=True)
 
-    save_checkpoint(include_replay=config.keep_replay)
+    _save_checkpoint(model, config, run_dir, wall(), include_replay=config.keep_replay)
     tmp = run_dir / f".{POLICY}.{os.getpid()}.tmp.zip"
     model.save(tmp)
     os.replace(tmp, run_dir / POLICY)
+    normalizer = model.get_vec_normalize_env()
     if normalizer is not None:
         normalizer.save(str(run_dir / NORMALIZE))
     _atomic_write_text(
