@@ -366,13 +366,23 @@ def test_sql_q_loss_against_hand_computation(rng):
         assert all(jax.tree_util.tree_leaves(changed))
 
 
-def test_sql_runs_with_the_original_settings_of_each_task():
-    """alpha 1, K = 16, and the reward scale of softqlearning's examples/mujoco_all_sql.py per task."""
-    scales = {"Swimmer-v5": 30, "Hopper-v5": 30, "HalfCheetah-v5": 30, "Walker2d-v5": 10, "Ant-v5": 300,
-              "Humanoid-v5": 100, "Pendulum-v1": 1, "MountainCarContinuous-v0": 1}  # fmt: skip
-    for env_id, scale in scales.items():
+def test_sql_agent_takes_each_tasks_reward_scale_from_its_preset():
+    """alpha 1 and K = 16 everywhere; the reward scale of the task's preset (softqlearning's
+    examples/mujoco_all_sql.py, which differs from SAC's), 1 for a task without a preset, and an
+    explicit --reward-scale over both."""
+    from latent_space_policies.presets import PRESETS
+
+    scales = {}
+    for env_id in ["Swimmer-v5", "Ant-v5", "Humanoid-v5", "Pendulum-v1", "MountainCarContinuous-v0"]:
         _, agent = build_agent(TrainConfig(env_id=env_id, algorithm="sql"), 3, 2, True)
-        assert (agent.config.reward_scale, agent.config.ent_coef, agent.config.svgd_particles) == (scale, 1.0, 16)
+        assert (agent.config.ent_coef, agent.config.svgd_particles) == (1.0, 16)
+        preset = PRESETS.get(env_id)
+        expected = preset.sql_reward_scale if preset is not None else 1.0
+        assert agent.config.reward_scale == expected
+        if preset is not None:
+            assert agent.config.reward_scale != preset.reward_scale or preset.sql_reward_scale == 1.0
+        scales[env_id] = agent.config.reward_scale
+    assert len(set(scales.values())) >= 3  # the task matters
     _, agent = build_agent(TrainConfig(env_id="Hopper-v5", algorithm="sql", reward_scale=3.0), 3, 2, True)
     assert agent.config.reward_scale == 3.0
 

@@ -188,18 +188,8 @@ def _squash_log_det(action: jax.Array) -> jax.Array:
     return jnp.log(1.0 - jnp.square(action) + SQUASH_EPS).sum(-1)
 
 
-def make_sql(policy: Policy, config: SQLConfig) -> SQL:
-    """Build the pure (jitted) SQL functions; ``policy`` is the sampler (kind ``"sql_sampler"``)."""
-    config.validate()
-    if not policy.squash:
-        raise ValueError(
-            "soft Q-learning here estimates V with uniform actions on [-1, 1]^A, so it needs a squashed "
-            "sampler on a bounded action space (squash=True)"
-        )
-    q_net = QNetwork(hidden=config.critic_hidden)
-    optimizer = optax.adam(config.learning_rate)
-    alpha = float(config.ent_coef)
-    num_fixed, num_updated = config.split()
+def _initializer(policy: Policy, q_net: QNetwork, optimizer, alpha: float) -> Callable[[jax.Array], TrainState]:
+    """``init(key)``: fresh sampler and Q parameters, the target Q a copy, the fixed temperature."""
     action_dim = policy.action_dim
 
     def init(key: jax.Array) -> TrainState:
@@ -223,6 +213,25 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             gradient_steps=jnp.zeros((), jnp.int32),
             nonfinite=jnp.zeros((), jnp.bool_),
         )
+
+    return init
+
+
+def make_sql(policy: Policy, config: SQLConfig) -> SQL:
+    """Build the pure (jitted) SQL functions; ``policy`` is the sampler (kind ``"sql_sampler"``)."""
+    config.validate()
+    if not policy.squash:
+        raise ValueError(
+            "soft Q-learning here estimates V with uniform actions on [-1, 1]^A, so it needs a squashed "
+            "sampler on a bounded action space (squash=True)"
+        )
+    q_net = QNetwork(hidden=config.critic_hidden)
+    optimizer = optax.adam(config.learning_rate)
+    alpha = float(config.ent_coef)
+    num_fixed, num_updated = config.split()
+    action_dim = policy.action_dim
+
+    init = _initializer(policy, q_net, optimizer, alpha)
 
     def q_at(params, observation, actions):
         """Q(s, a) for ``actions`` (B, N, A) at each of the B observations: (B, N)."""
