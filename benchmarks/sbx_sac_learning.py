@@ -36,7 +36,8 @@ ENV_ID = "Hopper-v5"
 METHOD = "sbx-sac"
 # The same columns and evaluation seeds as `lsp train`, so both methods start evaluation
 # episodes from the same states (bench_env sees this package through its system site-packages).
-from latent_space_policies.training import EVAL_FIELDS, episode_seed  # noqa: E402
+from latent_space_policies.evaluation import episode_seed  # noqa: E402
+from latent_space_policies.logs import EVAL_FIELDS  # noqa: E402
 
 # The package's SB3 peers (latent_space_policies.experiments.peers) share this runner's evaluation and its
 # eval.csv reading / atomic rewriting.

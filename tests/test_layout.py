@@ -17,6 +17,7 @@ LAYERS = [
     {"critics"},
     {"sac"},
     {"sql", "levels"},
+    {"evaluation", "logs"},
     {"training"},
     {"loading", "hierarchy"},
     {"experiments", "experiments.peers", "experiments.report", "experiments.maze_oracle"},

@@ -15,7 +15,8 @@ import tyro
 
 from latent_space_policies.cli import main
 from latent_space_policies.experiments.sweep import METHODS, SweepConfig, SweepError, load_sweep_file, plan, run_sweep
-from latent_space_policies.training import EVAL_FIELDS, TrainConfig
+from latent_space_policies.logs import EVAL_FIELDS
+from latent_space_policies.training import TrainConfig
 
 TASKS = ("Pendulum-v1", "MountainCarContinuous-v0")
 BUDGETS = {"Pendulum-v1": 300, "MountainCarContinuous-v0": 400}

@@ -173,7 +173,7 @@ def run_eval(args: EvalArgs) -> None:
     from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, wrap_levels
     from latent_space_policies.loading import load_policy
     from latent_space_policies.rewards import apply_reward
-    from latent_space_policies.training import evaluate
+    from latent_space_policies.evaluation import evaluate
 
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id

@@ -12,7 +12,7 @@ import numpy as np
 
 from latent_space_policies.errors import ShapeError
 from latent_space_policies.levels import ComposedPolicy, Level, load_levels
-from latent_space_policies.training import make_act_fns
+from latent_space_policies.evaluation import make_act_fns
 
 
 @dataclasses.dataclass

@@ -14,7 +14,6 @@ never stopped (on the same machine and software).
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import math
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 import types
 import typing
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal
 
 import flax.serialization
 import jax
@@ -34,6 +33,8 @@ import numpy as np
 
 from latent_space_policies.checkpoint import load_checkpoint, remove_orphaned_writes, save_checkpoint
 from latent_space_policies.envs import action_space_bounded, make_env
+from latent_space_policies.evaluation import TRAIN_STREAM, episode_seed, evaluate, make_act_fns
+from latent_space_policies.logs import EPISODE_FIELDS, EVAL_FIELDS, METRIC_FIELDS, CsvLog
 from latent_space_policies.errors import (
     CheckpointError,
     SettingsError,
@@ -57,17 +58,6 @@ from latent_space_policies.sac import SAC, SACConfig, TrainState, make_sac
 from latent_space_policies.sql import SQL, SQLConfig, make_sql
 
 __all__ = ["TrainConfig", "TrainResult", "train", "resume", "build_agent", "evaluate", "policy_spec"]
-
-# Named seed streams: training episodes, evaluation episodes (and their latents, stream + 2 for the
-# deterministic mode); an evaluation round's episodes are spaced by a prime stride.
-_TRAIN_STREAM, EVAL_STREAM = 0, 1
-_EVAL_ROUND_STRIDE = 1_000_003
-
-
-def eval_episode_seed(seed: int, round_index: int, episode: int) -> int:
-    """Reset seed of episode ``episode`` of evaluation round ``round_index`` (our runs and the peers)."""
-    return episode_seed(seed, EVAL_STREAM, round_index * _EVAL_ROUND_STRIDE + episode)
-
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -342,11 +332,6 @@ def build_agent(
     return spec, make_sac(policy, sac_config(config, action_dim, spec["squash"]))
 
 
-def episode_seed(seed: int, stream: int, index: int) -> int:
-    """A reset seed for episode ``index`` of a stream (training or evaluation)."""
-    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
-
-
 def base_levels_for(config: TrainConfig) -> list[Level]:
     """The frozen levels below this run's layer, bottom first (empty without ``config.base``)."""
     if config.base is None:
@@ -378,123 +363,6 @@ def make_training_env(config: TrainConfig, base_levels: list[Level]):
 
 def _env_dims(env) -> tuple[int, int, bool]:
     return env.observation_space.shape[0], env.action_space.shape[0], action_space_bounded(env.action_space)
-
-
-def evaluate(
-    policy: Policy,
-    params,
-    env,
-    *,
-    episodes: int,
-    deterministic: bool,
-    seed: int,
-    round_index: int = 0,
-    act_fns: dict | None = None,
-    frames: list | None = None,
-    latent_per_episode: bool = False,
-    final_infos: list | None = None,
-) -> list[tuple[float, int]]:
-    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round).
-
-    With ``latent_per_episode`` the stochastic mode draws one latent per episode and holds it.
-    ``final_infos``, if given, receives the info dict of each episode's last step.
-    """
-    act_fns = act_fns if act_fns is not None else make_act_fns(policy)
-    key = jax.random.PRNGKey(episode_seed(seed, EVAL_STREAM + 2 * int(deterministic), round_index))
-    results = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=eval_episode_seed(seed, round_index, episode))
-        total, length, done = 0.0, 0, False
-        if latent_per_episode and not deterministic:
-            key, latent_key = jax.random.split(key)
-            held = jax.random.normal(latent_key, (policy.action_dim,))
-        while not done:
-            if deterministic:
-                action = act_fns["deterministic"](params, observation)
-            elif latent_per_episode:
-                action = act_fns["from_latent"](params, observation, held)
-            else:
-                key, action = act_fns["stochastic"](params, observation, key)
-            observation, reward, terminated, truncated, info = env.step(np.asarray(action))
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-            if frames is not None:
-                frames.append(env.render())
-        results.append((total, length))
-        if final_infos is not None:
-            final_infos.append(info)
-    return results
-
-
-def make_act_fns(policy: Policy) -> dict[str, Callable]:
-    def stochastic(params, observation, key):
-        key, sample_key = jax.random.split(key)
-        return key, policy.sample(params, observation, sample_key)[0]
-
-    return {
-        "stochastic": jax.jit(stochastic),
-        "deterministic": jax.jit(policy.deterministic_action),
-        "from_latent": jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0]),
-    }
-
-
-class _CsvLog:
-    """Append-only CSV with a fixed header; on resume, rows past the checkpoint's step are dropped."""
-
-    def __init__(self, path: Path, fields: Sequence[str], resume_step: int | None = None):
-        self.path, self.fields = path, list(fields)
-        if resume_step is not None and path.exists():
-            with open(path, newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(float(row["step"])) <= resume_step]
-            self._write_all(rows)
-        elif not path.exists() or resume_step is None:
-            self._write_all([])
-
-    def _write_all(self, rows):
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, self.fields)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def append(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, self.fields).writerow(row)
-
-
-EVAL_FIELDS = [
-    "step",
-    "return_stochastic_mean",
-    "return_stochastic_std",
-    "return_deterministic_mean",
-    "return_deterministic_std",
-    "length_stochastic_mean",
-    "length_deterministic_mean",
-    "episodes",
-    "wall_time_s",
-    # Goal tasks only (envs whose info has distance_to_goal / is_success, e.g. the ant maze):
-    "final_distance_stochastic_mean",
-    "final_distance_deterministic_mean",
-    "success_stochastic_rate",
-    "success_deterministic_rate",
-]
-EPISODE_FIELDS = ["step", "episode", "return", "length", "final_distance"]
-# Every `log_every` steps, the last update's metrics (SAC; SQL leaves the ones it lacks empty).
-# log_pi_minus_log_prior is E[log pi - log p] (the KL to a Gaussian prior on a higher level; minus
-# the entropy under the uniform prior); action_norm is the mean norm of the sampled actions (a
-# higher level's latent actions). Together with alpha they show whether the prior still acts.
-METRIC_FIELDS = [
-    "step",
-    "alpha",
-    "log_pi_minus_log_prior",
-    "entropy",
-    "action_norm",
-    "q_mean",
-    "q_loss",
-    "v_loss",
-    "policy_loss",
-    "sps",
-]
 
 
 class StopFlag:
@@ -557,9 +425,9 @@ class Trainer:
         elif config.init_policy is not None:
             self.state = self.state.replace(policy_params=self._initial_policy_params(config.init_policy))
         resume_step = self.step if checkpoint is not None else None
-        self.eval_log = _CsvLog(run_dir / "eval.csv", EVAL_FIELDS, resume_step)
-        self.episode_log = _CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS, resume_step)
-        self.metric_log = _CsvLog(run_dir / "metrics.csv", METRIC_FIELDS, resume_step)
+        self.eval_log = CsvLog(run_dir / "eval.csv", EVAL_FIELDS, resume_step)
+        self.episode_log = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS, resume_step)
+        self.metric_log = CsvLog(run_dir / "metrics.csv", METRIC_FIELDS, resume_step)
         self.writer = None
         if config.tensorboard:
             from tensorboardX import SummaryWriter
@@ -681,7 +549,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- the loop
     def _reset_episode(self) -> np.ndarray:
-        observation, _ = self.env.reset(seed=episode_seed(self.config.seed, _TRAIN_STREAM, self.episode_index))
+        observation, _ = self.env.reset(seed=episode_seed(self.config.seed, TRAIN_STREAM, self.episode_index))
         return observation
 
     def _replay_current_episode(self) -> np.ndarray:
@@ -745,7 +613,7 @@ class Trainer:
 
         config = self.config
         self.start_time = time.time()
-        latent = self.episode_latent(_TRAIN_STREAM, self.episode_index)
+        latent = self.episode_latent(TRAIN_STREAM, self.episode_index)
         if self.step == 0 and not self.episode_actions:
             observation = self._reset_episode()
             self.state, action = self.sac.explore(self.state, observation, latent)
@@ -782,7 +650,7 @@ class Trainer:
                         self.episode_index += 1
                         self.episode_actions, self.episode_return = [], 0.0
                         observation = self._reset_episode()
-                        latent = self.episode_latent(_TRAIN_STREAM, self.episode_index)
+                        latent = self.episode_latent(TRAIN_STREAM, self.episode_index)
                     else:
                         observation = next_observation
 

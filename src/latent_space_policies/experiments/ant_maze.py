@@ -436,7 +436,7 @@ def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episo
     except ImportError:
         raise LSPError("video needs the 'video' extra: pip install 'latent-space-policies[video]'") from None
     from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, load_levels, wrap_levels
-    from latent_space_policies.training import evaluate, make_act_fns
+    from latent_space_policies.evaluation import evaluate, make_act_fns
 
     levels, metadata = load_levels(policy_path)
     config = metadata.get("config", {})

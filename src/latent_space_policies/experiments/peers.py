@@ -159,7 +159,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def write_eval_rows(path: Path, rows: list[dict]) -> None:
     """(Re)write an eval.csv with ``training.EVAL_FIELDS`` atomically."""
-    from latent_space_policies.training import EVAL_FIELDS
+    from latent_space_policies.logs import EVAL_FIELDS
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="") as handle:
@@ -312,7 +312,7 @@ def _algorithm_class(algo: str):
 
 def _eval_reset_seed(seed: int, round_index: int, episode: int) -> int:
     """The reset seed ``training.evaluate`` uses for episode ``episode`` of evaluation ``round_index``."""
-    from latent_space_policies.training import eval_episode_seed
+    from latent_space_policies.evaluation import eval_episode_seed
 
     return eval_episode_seed(seed, round_index, episode)
 
@@ -365,7 +365,7 @@ def _model_for(config: PeerConfig, run_dir: Path, latest) -> tuple[Any, int, flo
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from latent_space_policies.training import episode_seed
+    from latent_space_policies.evaluation import episode_seed
 
     log_path = run_dir / "eval.csv"
     venv = DummyVecEnv([lambda: Monitor(_make_env(config))])
@@ -473,7 +473,8 @@ def train_peer(config: PeerConfig) -> PeerResult:
     _, torch = _require_sb3()
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from latent_space_policies.training import EVAL_FIELDS, StopFlag
+    from latent_space_policies.logs import EVAL_FIELDS
+    from latent_space_policies.training import StopFlag
 
     torch.set_num_threads(1)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -763,7 +763,7 @@ def collect(
     With ``merge``, the runs already in ``destination`` that ``output_dir`` does not hold are kept
     (a grid collected over several sessions or machines); a run in both gets this folder's rows.
     """
-    from latent_space_policies.training import EVAL_FIELDS
+    from latent_space_policies.logs import EVAL_FIELDS
 
     output = Path(output_dir)
     destination = Path(destination) if destination else output / RESULTS

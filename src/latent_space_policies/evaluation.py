@@ -1,0 +1,88 @@
+"""Acting and evaluation: the named seed streams, the jitted act functions and the evaluation loop.
+
+Our runs and the peers (experiments/peers.py) draw their evaluation episodes from the same seeds,
+so returns compare episode for episode.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import numpy as np
+
+from latent_space_policies.policies import Policy
+
+# Named seed streams: training episodes, evaluation episodes (and their latents, stream + 2 for the
+# deterministic mode); an evaluation round's episodes are spaced by a prime stride.
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+_EVAL_ROUND_STRIDE = 1_000_003
+
+
+def eval_episode_seed(seed: int, round_index: int, episode: int) -> int:
+    """Reset seed of episode ``episode`` of evaluation round ``round_index`` (our runs and the peers)."""
+    return episode_seed(seed, EVAL_STREAM, round_index * _EVAL_ROUND_STRIDE + episode)
+
+
+def episode_seed(seed: int, stream: int, index: int) -> int:
+    """A reset seed for episode ``index`` of a stream (training or evaluation)."""
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
+
+
+def evaluate(
+    policy: Policy,
+    params,
+    env,
+    *,
+    episodes: int,
+    deterministic: bool,
+    seed: int,
+    round_index: int = 0,
+    act_fns: dict | None = None,
+    frames: list | None = None,
+    latent_per_episode: bool = False,
+    final_infos: list | None = None,
+) -> list[tuple[float, int]]:
+    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round).
+
+    With ``latent_per_episode`` the stochastic mode draws one latent per episode and holds it.
+    ``final_infos``, if given, receives the info dict of each episode's last step.
+    """
+    act_fns = act_fns if act_fns is not None else make_act_fns(policy)
+    key = jax.random.PRNGKey(episode_seed(seed, EVAL_STREAM + 2 * int(deterministic), round_index))
+    results = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=eval_episode_seed(seed, round_index, episode))
+        total, length, done = 0.0, 0, False
+        if latent_per_episode and not deterministic:
+            key, latent_key = jax.random.split(key)
+            held = jax.random.normal(latent_key, (policy.action_dim,))
+        while not done:
+            if deterministic:
+                action = act_fns["deterministic"](params, observation)
+            elif latent_per_episode:
+                action = act_fns["from_latent"](params, observation, held)
+            else:
+                key, action = act_fns["stochastic"](params, observation, key)
+            observation, reward, terminated, truncated, info = env.step(np.asarray(action))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            if frames is not None:
+                frames.append(env.render())
+        results.append((total, length))
+        if final_infos is not None:
+            final_infos.append(info)
+    return results
+
+
+def make_act_fns(policy: Policy) -> dict[str, Callable]:
+    def stochastic(params, observation, key):
+        key, sample_key = jax.random.split(key)
+        return key, policy.sample(params, observation, sample_key)[0]
+
+    return {
+        "stochastic": jax.jit(stochastic),
+        "deterministic": jax.jit(policy.deterministic_action),
+        "from_latent": jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0]),
+    }
