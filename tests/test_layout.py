@@ -17,7 +17,7 @@ LAYERS = [
     {"critics"},
     {"sac"},
     {"sql", "levels"},
-    {"evaluation", "logs"},
+    {"evaluation", "logs", "agents"},
     {"training"},
     {"loading", "hierarchy"},
     {"experiments", "experiments.peers", "experiments.report", "experiments.maze_oracle"},
