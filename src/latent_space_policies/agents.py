@@ -10,15 +10,8 @@ from typing import Any, Literal
 
 from latent_space_policies.envs import action_space_bounded, make_env
 from latent_space_policies.errors import CheckpointError, SettingsError
-from latent_space_policies.levels import (
-    Level,
-    ObservationMap,
-    ObservationSlice,
-    load_levels,
-    wrap_levels,
-)
+from latent_space_policies.levels import Level, ObservationMap, env_for, load_levels
 from latent_space_policies.policies import policy_from_spec
-from latent_space_policies.rewards import apply_reward
 from latent_space_policies.presets import get_preset
 from latent_space_policies.sac import SAC, SACConfig, make_sac
 from latent_space_policies.sql import SQL, SQLConfig, make_sql
@@ -308,11 +301,7 @@ def make_training_env(config: TrainConfig, base_levels: list[Level]):
     if config.action_repeat > 1 and not base_levels:
         raise ValueError("action_repeat needs a frozen layer below (--base): it holds latents for that layer")
     env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
-    env = apply_reward(env, config.reward)
-    env = wrap_levels(env, base_levels)
-    if config.observation not in ("all", None):
-        env = ObservationSlice(env, ObservationMap.parse(config.observation))
-    return env
+    return env_for(env, base_levels, reward=config.reward, observation=config.observation)
 
 
 def env_dims(env) -> tuple[int, int, bool]:

@@ -170,9 +170,8 @@ def run_eval(args: EvalArgs) -> None:
 
     from latent_space_policies.envs import make_env
     from latent_space_policies.errors import CheckpointError, ShapeError
-    from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, wrap_levels
+    from latent_space_policies.hierarchy import ObservationMap, env_for
     from latent_space_policies.loading import load_policy
-    from latent_space_policies.rewards import apply_reward
     from latent_space_policies.evaluation import evaluate
 
     loaded = load_policy(args.checkpoint)
@@ -190,9 +189,7 @@ def run_eval(args: EvalArgs) -> None:
         print(f"note: policy trained on {loaded.env_id}, evaluated on {env_id}", file=sys.stderr)
     top = loaded.levels[-1]
     # The top level acts in the env with every level below it embedded (their latent holds included).
-    env = wrap_levels(apply_reward(env, top.reward), loaded.levels[:-1])
-    if config.get("observation", "all") != "all":
-        env = ObservationSlice(env, seen)
+    env = env_for(env, loaded.levels[:-1], reward=top.reward, observation=config.get("observation", "all"))
     frames = [] if args.video else None
     results = evaluate(
         top.policy,

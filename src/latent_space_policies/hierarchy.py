@@ -23,6 +23,7 @@ from latent_space_policies.levels import (  # noqa: F401  (re-exported: the hier
     Level,
     ObservationMap,
     ObservationSlice,
+    env_for,
     levels_from_checkpoint,
     load_levels,
     save_hierarchy,

@@ -28,6 +28,7 @@ from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 from latent_space_policies.errors import CheckpointError, ShapeError
 from latent_space_policies.flows import standard_normal_log_prob
 from latent_space_policies.policies import Policy, policy_from_spec
+from latent_space_policies.rewards import apply_reward
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +175,16 @@ def wrap_levels(env: gym.Env, levels: Sequence[Level]) -> gym.Env:
     """Embed frozen levels (bottom first) in ``env``; the result's action is the top level's latent."""
     for level in levels:
         env = FrozenLayerWrapper(env, level)
+    return env
+
+
+def env_for(env: gym.Env, below: Sequence[Level], *, reward: str | None = "task", observation: str | None = "all") -> gym.Env:
+    """The env a level acts in: ``env`` with the level's reward, the frozen levels ``below`` it
+    embedded (bottom first, their latent holds included), and the part of the observation it sees.
+    Training (``agents.make_training_env``), ``lsp eval`` and the maze video all build it here."""
+    env = wrap_levels(apply_reward(env, reward or "task"), below)
+    if observation not in ("all", None):
+        env = ObservationSlice(env, ObservationMap.parse(observation))
     return env
 
 

@@ -435,7 +435,7 @@ def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episo
         import imageio.v2 as imageio
     except ImportError:
         raise LSPError("video needs the 'video' extra: pip install 'latent-space-policies[video]'") from None
-    from latent_space_policies.hierarchy import ObservationMap, ObservationSlice, load_levels, wrap_levels
+    from latent_space_policies.hierarchy import env_for, load_levels
     from latent_space_policies.evaluation import evaluate, make_act_fns
 
     levels, metadata = load_levels(policy_path)
@@ -444,9 +444,8 @@ def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episo
 
     def episode(index: int, frames: list | None) -> dict:
         render = {"render_mode": "rgb_array", "camera_name": "maze_top", "width": 480, "height": 360}
-        env = wrap_levels(gym.make(maze_id(goal), **(render if frames is not None else {})), levels[:-1])
-        if config.get("observation", "all") != "all":
-            env = ObservationSlice(env, ObservationMap.parse(config["observation"]))
+        env = gym.make(maze_id(goal), **(render if frames is not None else {}))
+        env = env_for(env, levels[:-1], reward=levels[-1].reward, observation=config.get("observation", "all"))
         infos: list = []
         [(total, length)] = evaluate(
             levels[-1].policy, levels[-1].params, env, episodes=1, deterministic=False, seed=seed,
