@@ -190,3 +190,18 @@ def test_squashed_policy_density_integrates_to_one_1d():
     density_u = np.exp(np.asarray(log_prob)) * (1.0 - np.tanh(u) ** 2)
     mass = float(np.trapezoid(density_u, u))
     assert abs(mass - 1.0) < 1e-3, mass
+
+
+@pytest.mark.parametrize("kind", ["lsp", "gaussian", "gmm", "sql_sampler"])
+def test_policy_spec_json_round_trip_rebuilds_the_same_policy(kind):
+    import json
+
+    from latent_space_policies.policies import PolicySpec, policy_from_spec
+
+    spec = PolicySpec(kind, 3, 2, squash=kind != "lsp", embedding_dim=6, coupling_hidden=5, gmm_components=3)
+    rebuilt = policy_from_spec(json.loads(json.dumps(spec.to_json())))
+    params = spec.build().init(jax.random.PRNGKey(0))
+    observation, key = jnp.ones((4, 3), jnp.float32), jax.random.PRNGKey(1)
+    np.testing.assert_array_equal(spec.build().sample(params, observation, key)[0], rebuilt.sample(params, observation, key)[0])
+    with pytest.raises(TypeError):
+        PolicySpec(kind, 3, 2, no_such_setting=1)

@@ -4,7 +4,7 @@ layerwise hierarchies of them (Haarnoja et al., ICML 2018)."""
 from latent_space_policies.envs import make_env
 from latent_space_policies.errors import LSPError
 from latent_space_policies.loading import LoadedPolicy, load_policy
-from latent_space_policies.policies import Policy, make_policy
+from latent_space_policies.policies import Policy, PolicySpec, make_policy
 from latent_space_policies.presets import PRESETS, get_preset
 from latent_space_policies.sac import Batch, SACConfig, TrainState, make_sac
 from latent_space_policies.sql import SQLConfig, make_sql
@@ -26,6 +26,7 @@ __all__ = [
     "load_policy",
     "make_env",
     "make_policy",
+    "PolicySpec",
     "make_sac",
     "make_sql",
     "resume",

@@ -332,63 +332,87 @@ class AmortizedSamplerPolicy(Policy):
         raise UnsupportedPolicyOperation("the soft Q-learning sampler has no log-density (it is an implicit sampler)")
 
 
-def make_policy(
-    kind: str,
-    observation_dim: int,
-    action_dim: int,
-    *,
-    squash: bool = True,
-    embedding_hidden: Sequence[int] = (128, 128),
-    embedding_dim: int | None = None,
-    embedding_output_relu: bool = True,
-    coupling_hidden: int | None = None,
-    num_coupling: int = 2,
-    log_scale_bound: float | None = 5.0,
-    gaussian_hidden: Sequence[int] = (128, 128),
-    gmm_components: int = 4,
-    gmm_regularization: float = 1e-3,
-) -> Policy:
-    """Build a policy by name: ``"lsp"`` (latent space policy), ``"gaussian"`` (tanh-Gaussian),
-    ``"gmm"`` (Gaussian mixture, SAC paper baseline) or ``"sql_sampler"`` (soft Q-learning's sampler).
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """Everything that defines a policy network; its JSON form (:meth:`to_json`) is what a checkpoint
+    stores and :func:`policy_from_spec` rebuilds from.
 
-    ``embedding_hidden`` are the embedding MLP's hidden widths and ``embedding_dim`` its output
-    width: the paper's 2 x 128 ReLU -> 2|A| (the original code's ``preprocessing_hidden_sizes``
-    of ``(128, 128, 2|A|)``). ``coupling_hidden`` defaults to |A| (paper Table 2).
-    ``gaussian_hidden`` are the hidden widths of the other three kinds' networks;
-    ``gmm_components`` (K, 4 in the SAC paper) and ``gmm_regularization`` (1e-3, the original's)
-    only concern ``"gmm"``.
+    ``kind``: ``"lsp"`` (latent space policy), ``"gaussian"`` (tanh-Gaussian), ``"gmm"`` (Gaussian
+    mixture, SAC paper baseline) or ``"sql_sampler"`` (soft Q-learning's sampler).
     """
-    if kind == "lsp":
-        net = LatentSpacePolicyNet(
-            action_dim=action_dim,
-            embedding_hidden=tuple(embedding_hidden),
-            embedding_dim=embedding_dim if embedding_dim is not None else 2 * action_dim,
-            embedding_output_relu=embedding_output_relu,
-            coupling_hidden=coupling_hidden if coupling_hidden is not None else action_dim,
-            num_coupling=num_coupling,
-            squash=squash,
-            log_scale_bound=log_scale_bound,
-        )
-    elif kind == "gaussian":
-        net = TanhGaussianPolicyNet(action_dim=action_dim, hidden=tuple(gaussian_hidden), squash=squash)
-    elif kind == "gmm":
-        if gmm_components < 1:
-            raise ValueError(f"gmm_components must be at least 1, got {gmm_components}")
-        net = GaussianMixturePolicyNet(
-            action_dim=action_dim, num_components=gmm_components, hidden=tuple(gaussian_hidden), squash=squash
-        )
-        return GaussianMixturePolicy(
-            net=net, observation_dim=observation_dim, action_dim=action_dim, regularization=gmm_regularization
-        )
-    elif kind == "sql_sampler":
-        net = AmortizedSamplerNet(action_dim=action_dim, hidden=tuple(gaussian_hidden), squash=squash)
-        return AmortizedSamplerPolicy(net=net, observation_dim=observation_dim, action_dim=action_dim)
-    else:
-        raise ValueError(f"unknown policy kind {kind!r}: use 'lsp', 'gaussian', 'gmm' or 'sql_sampler'")
-    return Policy(net=net, observation_dim=observation_dim, action_dim=action_dim)
+
+    kind: str
+    observation_dim: int
+    action_dim: int
+    squash: bool = True
+    """tanh on the output (bounded action spaces); False for a level acting on a latent."""
+    embedding_hidden: Sequence[int] = (128, 128)
+    """Hidden widths of the LSP's observation embedding (the paper's 2 x 128 ReLU)."""
+    embedding_dim: int | None = None
+    """Its output width; default 2|A| (the original code's ``preprocessing_hidden_sizes[-1]``)."""
+    embedding_output_relu: bool = True
+    """ReLU on the embedding's output (single-level runs); linear for the maze's high level."""
+    coupling_hidden: int | None = None
+    """Hidden width of the coupling layers' s and t nets; default |A| (paper Table 2)."""
+    num_coupling: int = 2
+    """Coupling layers in the flow (2 per level in the paper)."""
+    log_scale_bound: float | None = 5.0
+    """Soft bound on each coupling log-scale (None: unbounded)."""
+    gaussian_hidden: Sequence[int] = (128, 128)
+    """Hidden widths of the other three kinds' networks."""
+    gmm_components: int = 4
+    """Mixture components K of ``"gmm"`` (4 in the SAC paper)."""
+    gmm_regularization: float = 1e-3
+    """L2 penalty on the mixture's outputs (the original's 1e-3)."""
+
+    def to_json(self) -> dict:
+        document = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in document.items()}
+
+    def build(self) -> Policy:
+        if self.kind == "lsp":
+            net = LatentSpacePolicyNet(
+                action_dim=self.action_dim,
+                embedding_hidden=tuple(self.embedding_hidden),
+                embedding_dim=self.embedding_dim if self.embedding_dim is not None else 2 * self.action_dim,
+                embedding_output_relu=self.embedding_output_relu,
+                coupling_hidden=self.coupling_hidden if self.coupling_hidden is not None else self.action_dim,
+                num_coupling=self.num_coupling,
+                squash=self.squash,
+                log_scale_bound=self.log_scale_bound,
+            )
+        elif self.kind == "gaussian":
+            hidden = tuple(self.gaussian_hidden)
+            net = TanhGaussianPolicyNet(action_dim=self.action_dim, hidden=hidden, squash=self.squash)
+        elif self.kind == "gmm":
+            if self.gmm_components < 1:
+                raise ValueError(f"gmm_components must be at least 1, got {self.gmm_components}")
+            net = GaussianMixturePolicyNet(
+                action_dim=self.action_dim,
+                num_components=self.gmm_components,
+                hidden=tuple(self.gaussian_hidden),
+                squash=self.squash,
+            )
+            return GaussianMixturePolicy(
+                net=net,
+                observation_dim=self.observation_dim,
+                action_dim=self.action_dim,
+                regularization=self.gmm_regularization,
+            )
+        elif self.kind == "sql_sampler":
+            hidden = tuple(self.gaussian_hidden)
+            net = AmortizedSamplerNet(action_dim=self.action_dim, hidden=hidden, squash=self.squash)
+            return AmortizedSamplerPolicy(net=net, observation_dim=self.observation_dim, action_dim=self.action_dim)
+        else:
+            raise ValueError(f"unknown policy kind {self.kind!r}: use 'lsp', 'gaussian', 'gmm' or 'sql_sampler'")
+        return Policy(net=net, observation_dim=self.observation_dim, action_dim=self.action_dim)
+
+
+def make_policy(kind: str, observation_dim: int, action_dim: int, **settings) -> Policy:
+    """``PolicySpec(kind, observation_dim, action_dim, **settings).build()``: see :class:`PolicySpec`."""
+    return PolicySpec(kind, observation_dim, action_dim, **settings).build()
 
 
 def policy_from_spec(spec: dict) -> Policy:
-    """Rebuild a policy from its JSON description (``training.policy_spec`` writes them)."""
-    spec = dict(spec)
-    return make_policy(spec.pop("kind"), spec.pop("observation_dim"), spec.pop("action_dim"), **spec)
+    """Rebuild a policy from its JSON description (``agents.policy_spec`` writes them)."""
+    return PolicySpec(**spec).build()
