@@ -559,3 +559,34 @@ def test_merge_skips_runs_the_results_csv_has_at_their_budget(tmp_path, capsys):
     assert not (tmp_path / "out" / "Pendulum-v1__sac__0").exists()
     assert events(tmp_path / "out")[-1]["reason"] == f"finished, in {results}"
     assert len(read_csv(results)) == 3
+
+
+def test_run_pinned_passes_sigterm_on_as_ctrl_c_and_starts_nothing_new(tmp_path):
+    """`lsp experiment` and the benchmark drivers: SIGTERM to the runner reaches each running job
+    once as a Ctrl-C (so it saves and stops), the next job never starts, and the runner says so."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from latent_space_policies.errors import TrainingInterrupted
+    from latent_space_policies.experiments.sweep import run_pinned
+
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: (open(sys.argv[1], 'a').write('ctrl-c\\n'), sys.exit(130)))\n"
+        "open(sys.argv[1] + '.started', 'w').close()\n"
+        "time.sleep(60)\n"
+    )
+    jobs = [(tmp_path / name, [sys.executable, "-c", child, str(tmp_path / f"{name}.txt")]) for name in ("a", "b")]
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with pytest.raises(TrainingInterrupted, match="re-run the same command"):
+            run_pinned(jobs, 1)
+    finally:
+        timer.cancel()
+    assert (tmp_path / "a.txt").read_text() == "ctrl-c\n"  # exactly once
+    assert not (tmp_path / "b.txt.started").exists()
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

@@ -38,7 +38,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from latent_space_policies.errors import LSPError, UnknownEnvironmentError
+from latent_space_policies.errors import LSPError, TrainingInterrupted, UnknownEnvironmentError
 
 __all__ = ["METHODS", "Method", "SweepConfig", "Run", "load_sweep_file", "plan", "run_sweep", "collect"]
 
@@ -483,13 +483,42 @@ def run_pinned(
     its own core of ``cores`` (default: :func:`available_cores`) with single-threaded XLA / BLAS;
     a job's output is appended to ``<run>.log`` beside its folder. Returns (run, exit status) of
     each job in the order they ended. The plain runner of the benchmark drivers and of
-    ``lsp experiment``; ``lsp sweep`` adds an event log, signal handling and Ray on top."""
+    ``lsp experiment``; ``lsp sweep`` adds an event log and Ray on top.
+
+    Ctrl-C or SIGTERM starts nothing new, passes a Ctrl-C to the running jobs (each saves its
+    checkpoint and stops), waits for them and raises :class:`TrainingInterrupted`."""
     cores = list(cores) if cores else available_cores()
     free = list(range(parallel or len(cores)))
     pending, running, done = list(jobs), {}, []
     pin = shutil.which("taskset") is not None
-    while pending or running:
-        while pending and free:
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        for process, _, _ in list(running.values()):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT if len(received) == 1 else signal.SIGKILL)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        _run_pinned_loop(pending, running, done, free, cores, pin, received)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        unfinished = [run.name for run, code in done if code != 0] + [run.name for run, _ in pending]
+        raise TrainingInterrupted(
+            f"interrupted: {len(unfinished)} run(s) not finished ({', '.join(unfinished[:5])}"
+            f"{', ...' if len(unfinished) > 5 else ''}); the running ones saved a checkpoint; "
+            "re-run the same command to continue"
+        )
+    return done
+
+
+def _run_pinned_loop(pending, running, done, free, cores, pin, received) -> None:
+    while (pending and not received) or running:
+        while pending and free and not received:
             run, command = pending.pop(0)
             slot = free.pop(0)
             core = cores[slot % len(cores)]
@@ -498,7 +527,9 @@ def run_pinned(
             env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
             command = ["taskset", "-c", str(core), *command] if pin else list(command)
             print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
-            running[slot] = (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), run, log)
+            # Its own session: a terminal's Ctrl-C reaches the job once, forwarded by on_signal.
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            running[slot] = (process, run, log)
         time.sleep(1)
         for slot, (process, run, log) in list(running.items()):
             if process.poll() is not None:
@@ -507,7 +538,6 @@ def run_pinned(
                 done.append((run, process.returncode))
                 del running[slot]
                 free.append(slot)
-    return done
 
 
 @dataclasses.dataclass
