@@ -35,12 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from jobs import finished, lsp_command, run_pinned  # noqa: E402
 
-COMMON = ["--no-progress"]
-EVALUATION = ["--eval-every", "10000", "--eval-episodes", "5", "--checkpoint-every", "20000"]
-
-
-def job(run: Path, steps: int, args: list[str]) -> list[str]:
-    return lsp_command(run, steps, args, COMMON + EVALUATION)
+def job(run: Path, steps: int, args: list[str], settings: argparse.Namespace) -> list[str]:
+    common = ["--no-progress", "--eval-every", str(settings.eval_every), "--eval-episodes", str(settings.eval_episodes)]
+    return lsp_command(run, steps, args, common + ["--checkpoint-every", str(settings.checkpoint_every)])
 
 
 def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
@@ -121,17 +118,15 @@ def main() -> None:
     snapshot = args.snapshot_every or int(np.gcd.reduce(args.freeze))
     if any(point % snapshot for point in args.freeze):
         parser.error(f"--snapshot-every {snapshot} must divide every freeze point {args.freeze}")
-    EVALUATION[:] = ["--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
-                     "--checkpoint-every", str(args.checkpoint_every)]
     if not args.collect_only:
         first = []
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
             if not finished(single, args.steps):
-                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)])))
+                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
             if not finished(e2e, args.steps):
-                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"])))
+                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
         run_pinned(first, args.jobs)
         second = []
         for seed in args.seeds:
@@ -139,7 +134,7 @@ def main() -> None:
                 run = runs / f"{env_id}__two-level-{point}__{seed}"
                 frozen = runs / f"{env_id}__single__{seed}" / "checkpoints" / f"step_{point:09d}.lsp"
                 if not finished(run, args.steps - point):
-                    second.append((run, job(run, args.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)])))
+                    second.append((run, job(run, args.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)], args)))
         run_pinned(second, args.jobs)
     collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"fig4_{env_id}.csv", ROOT / "results" / f"fig4_{env_id}.png")
 
