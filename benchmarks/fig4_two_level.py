@@ -9,7 +9,9 @@ For each seed:
 - ``e2e-4``: one policy with 4 coupling layers trained end to end for --steps.
 
 Every run is an `lsp train` / `lsp stack` process pinned to one core with a single-threaded XLA,
-`--jobs` at a time; re-running resumes unfinished runs and skips finished ones. Writes
+`--jobs` at a time, in the order single, e2e-4, two-level per seed (a second level whose snapshot
+already exists starts with the first batch); `--methods` picks rows. Re-running resumes unfinished
+runs and skips finished ones. Writes
 results/fig4_<env>.csv (one row per evaluation) and results/fig4_<env>.png (mean +- std over seeds).
 
     python benchmarks/fig4_two_level.py --env Ant-v5 --steps 300000 --freeze 100000 200000 --seeds 0 1 2
@@ -40,12 +42,21 @@ def job(run: Path, steps: int, args: list[str], settings: argparse.Namespace) ->
     return lsp_command(run, steps, args, common + ["--checkpoint-every", str(settings.checkpoint_every)])
 
 
+def method_names(freeze: list[int]) -> list[str]:
+    return ["single", "e2e-4"] + [f"two-level@{point // 1000}k" for point in freeze]
+
+
+def stack_job(entry: tuple, env_id: str, settings: argparse.Namespace) -> tuple[Path, list[str]]:
+    run, _, frozen, seed, point = entry
+    return run, job(run, settings.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)], settings)
+
+
 def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
     rows = []
     for seed in seeds:
         named = {"single": (runs / f"{env_id}__single__{seed}", 0), "e2e-4": (runs / f"{env_id}__e2e4__{seed}", 0)}
-        for point in freeze:
-            named[f"two-level@{point // 1000}k"] = (runs / f"{env_id}__two-level-{point}__{seed}", point)
+        for point, method in zip(freeze, method_names(freeze)[2:]):
+            named[method] = (runs / f"{env_id}__two-level-{point}__{seed}", point)
         for method, (run, offset) in named.items():
             log = run / "eval.csv"
             if not log.exists():
@@ -112,6 +123,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
+    parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default all): single, e2e-4, two-level@500k, ...")
     parser.add_argument("--collect-only", action="store_true")
     args = parser.parse_args()
     env_id, runs = args.env, args.runs
@@ -119,23 +131,31 @@ def main() -> None:
     if any(point % snapshot for point in args.freeze):
         parser.error(f"--snapshot-every {snapshot} must divide every freeze point {args.freeze}")
     if not args.collect_only:
-        first = []
+        rows = method_names(args.freeze)
+        unknown = sorted(set(args.methods or []) - set(rows))
+        if unknown:
+            parser.error(f"--methods: unknown {unknown}; the rows are {rows}")
+        wanted = set(args.methods or rows)
+        jobs = []  # (run, command or None while its frozen snapshot does not exist yet)
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
-            if not finished(single, args.steps):
-                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
+            if "single" in wanted and not finished(single, args.steps):
+                jobs.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
-            if not finished(e2e, args.steps):
-                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
-        run_pinned(first, args.jobs)
-        second = []
-        for seed in args.seeds:
+            if "e2e-4" in wanted and not finished(e2e, args.steps):
+                jobs.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
             for point in args.freeze:
                 run = runs / f"{env_id}__two-level-{point}__{seed}"
-                frozen = runs / f"{env_id}__single__{seed}" / "checkpoints" / f"step_{point:09d}.lsp"
-                if not finished(run, args.steps - point):
-                    second.append((run, job(run, args.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)], args)))
-        run_pinned(second, args.jobs)
+                if f"two-level@{point // 1000}k" in wanted and not finished(run, args.steps - point):
+                    jobs.append((run, None, single / "checkpoints" / f"step_{point:09d}.lsp", seed, point))
+        # Second levels whose frozen snapshot exists start with the first batch; the others after it.
+        first = [(j[0], j[1]) if j[1] else stack_job(j, env_id, args) for j in jobs if j[1] or j[2].exists()]
+        later = [j for j in jobs if not j[1] and not j[2].exists()]
+        orphans = [str(j[2]) for j in later if j[2].parent.parent not in {run for run, _ in first}]
+        if orphans:
+            parser.error(f"no snapshot to freeze: {orphans[0]}; add --methods single to train the single level past it")
+        run_pinned(first, args.jobs)
+        run_pinned([stack_job(j, env_id, args) for j in later], args.jobs)
     collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"fig4_{env_id}.csv", ROOT / "results" / f"fig4_{env_id}.png")
 
 

@@ -217,6 +217,24 @@ def test_reward_registry():
         resolve_reward("speed_xy")(None, np.zeros(1), None, 0.0, {})
 
 
+def test_weighted_terms_and_the_visit_count_bonus():
+    at = lambda x, y: {"x_position": x, "y_position": y}  # noqa: E731
+    bonus = resolve_reward("visits_xy")
+    # 1/sqrt(n) per step in a 1 m cell, counted over the whole run (not per episode)
+    assert [bonus(None, None, None, 0.0, at(0.2, 0.3)) for _ in range(4)] == pytest.approx([1, 2**-0.5, 3**-0.5, 0.5])
+    assert bonus(None, None, None, 0.0, at(0.9, 0.9)) == pytest.approx(5**-0.5)  # same cell
+    assert bonus(None, None, None, 0.0, at(-0.1, 0.3)) == 1.0  # the cell to the left is new
+    assert resolve_reward("visits_xy")(None, None, None, 0.0, at(0.2, 0.3)) == 1.0  # each env its own counts
+    mixed = resolve_reward("task + 0.5*visits_xy")
+    assert mixed(None, None, None, 1000.0, at(3.5, 3.5)) == pytest.approx(1000.5)
+    assert mixed(None, None, None, 0.0, at(3.5, 3.5)) == pytest.approx(0.5 * 2**-0.5)
+    assert resolve_reward("2*task")(None, None, None, 3.0, {}) == 6.0
+    with pytest.raises(LSPError, match="NUMBER\\*name"):
+        resolve_reward("task+half*visits_xy")
+    with pytest.raises(LSPError, match="x_position"):
+        bonus(None, None, None, 0.0, {})
+
+
 @pytest.mark.parametrize("held", [True, False])
 def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, held):
     seen = []

@@ -4,8 +4,12 @@ A reward spec is a string:
 - ``"task"``: the environment's own reward;
 - ``"speed_xy"``: speed in any xy direction plus small survival, control and contact terms
   (SPEC §6, the ant-maze low level's pretraining reward);
+- ``"visits_xy"``: a goal-agnostic exploration bonus 1 / sqrt(n), n the number of env steps this
+  run has spent in the torso's 1 m x 1 m cell so far (count-based exploration, not in the paper);
 - ``"module.path:function"``: a user's own function ``fn(observation, action, next_observation,
   reward, info) -> float``, imported by path.
+
+Terms add up with ``+`` and take a weight with ``*``: ``"task+0.5*visits_xy"``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,45 @@ def speed_xy_reward(observation, action, next_observation, reward, info) -> floa
     return speed + 0.05 - control - contact
 
 
-REWARDS: dict[str, RewardFn | None] = {"task": None, "speed_xy": speed_xy_reward}
+class VisitsXY:
+    """Count-based exploration bonus on the torso's xy: 1 / sqrt(n) per env step.
+
+    n counts the env steps this reward object has seen in the current ``cell`` x ``cell`` square
+    (this one included), over the whole run: a square visited often pays little, a new one pays 1.
+    It knows nothing of the goal, so one setting serves every goal of a maze. The counts live in
+    the process: a resumed run starts them again from zero. Needs ``x_position`` and ``y_position``
+    in ``info`` (our ant envs and the U-maze).
+    """
+
+    def __init__(self, cell: float = 1.0):
+        self.cell = cell
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def __call__(self, observation, action, next_observation, reward, info) -> float:
+        try:
+            key = (int(np.floor(info["x_position"] / self.cell)), int(np.floor(info["y_position"] / self.cell)))
+        except KeyError:
+            raise LSPError(
+                "reward 'visits_xy' needs an environment whose step info has x_position and y_position "
+                "(the ant arenas and mazes)"
+            ) from None
+        count = self.counts.get(key, 0) + 1
+        self.counts[key] = count
+        return count**-0.5
+
+
+# A class is a reward with state: each env gets its own instance.
+REWARDS: dict[str, RewardFn | type | None] = {"task": None, "speed_xy": speed_xy_reward, "visits_xy": VisitsXY}
+
+
+def _weighted(spec: str) -> tuple[float, str]:
+    weight, star, name = spec.partition("*")
+    if not star:
+        return 1.0, spec
+    try:
+        return float(weight), name.strip()
+    except ValueError:
+        raise LSPError(f"reward term {spec!r}: write a weight as 'NUMBER*name', e.g. '0.5*visits_xy'") from None
 
 
 def resolve_reward(spec: str) -> RewardFn | None:
@@ -48,17 +90,19 @@ def resolve_reward(spec: str) -> RewardFn | None:
     Specs joined by ``+`` add up, e.g. ``"task+speed_xy"``: the maze's sparse reward with the
     locomotion reward as shaping (the paper's Fig. 5 baselines "with motion reward").
     """
-    if "+" in spec:
-        terms = [resolve_reward(part.strip()) for part in spec.split("+")]
+    if "+" in spec or "*" in spec:
+        terms = [(weight, resolve_reward(name)) for weight, name in map(_weighted, map(str.strip, spec.split("+")))]
 
         def total(observation, action, next_observation, reward, info):
             return sum(
-                reward if fn is None else fn(observation, action, next_observation, reward, info) for fn in terms
+                weight * (reward if fn is None else fn(observation, action, next_observation, reward, info))
+                for weight, fn in terms
             )
 
         return total
     if spec in REWARDS:
-        return REWARDS[spec]
+        fn = REWARDS[spec]
+        return fn() if isinstance(fn, type) else fn
     if ":" in spec:
         module_name, _, attribute = spec.partition(":")
         try:

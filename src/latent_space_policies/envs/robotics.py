@@ -6,7 +6,8 @@ episodic (``continuing_task=False``: the episode ends at the goal) and flattened
 ``[achieved_goal (torso xy), desired_goal (goal xy), Ant-v5 observation without xy]``. So
 ``obs[4:]`` is exactly what a locomotion layer trained on ``LSP/AntArena-v0`` sees
 (``--base-observation 4:``), and the high level sees where it is and where the goal is. Each step's
-info carries ``distance_to_goal`` and ``is_success`` like our cross maze.
+info carries ``distance_to_goal``, ``is_success`` and the torso's ``x_position``/``y_position`` like our
+cross maze.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ class _GoalDistance(gym.Wrapper):
     """Adds ``distance_to_goal`` and ``is_success`` (within 0.45, the env's own radius) to infos."""
 
     def _annotate(self, observation, info):
-        distance = float(np.linalg.norm(observation["achieved_goal"] - observation["desired_goal"]))
-        return dict(info, distance_to_goal=distance, is_success=bool(info.get("success", distance <= 0.45)))
+        xy = observation["achieved_goal"]
+        distance = float(np.linalg.norm(xy - observation["desired_goal"]))
+        return dict(
+            info,
+            distance_to_goal=distance,
+            is_success=bool(info.get("success", distance <= 0.45)),
+            x_position=float(xy[0]),
+            y_position=float(xy[1]),
+        )
 
     def reset(self, **kwargs):
         observation, info = self.env.reset(**kwargs)
