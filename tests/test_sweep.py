@@ -335,6 +335,17 @@ def test_unknown_setting_in_the_grid_file_is_a_clear_error(tmp_path, capsys):
     assert "policy='nonsense'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["sweep", "hierarchy"])
+def test_missing_or_broken_toml_is_a_one_line_error(tmp_path, capsys, command):
+    assert main([command, str(tmp_path / "absent.toml")]) == 2
+    assert "not found: " in capsys.readouterr().err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("tasks = [\n")
+    assert main([command, str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.toml is not valid TOML" in err and len(err.strip().splitlines()) == 1
+
+
 def test_changed_method_settings_are_refused_for_an_existing_run(tmp_path, capsys):
     grid = grid_file(tmp_path, tasks=["Pendulum-v1"], methods=["mine"], seeds=[0])
     grid.write_text(grid.read_text() + '\n[method.mine]\nbase = "sac"\nvariant = "paper"\n')

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from latent_space_policies.errors import LSPError, TrainingInterrupted
+from latent_space_policies.errors import LSPError, TrainingInterrupted, read_toml
 from latent_space_policies.training import TrainConfig
 
 
@@ -106,15 +106,7 @@ def run_stack(args: StackArgs) -> None:
 def hierarchy_levels_from_toml(config_file: str | Path, progress: bool = True) -> tuple[list[TrainConfig], Path]:
     """The levels' settings of a hierarchy file (see ``lsp hierarchy --help``), every one checked
     before any level trains, and the output folder. Level k trains in ``OUTPUT_DIR/level{k}``."""
-    import tomllib
-
-    try:
-        with open(config_file, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise LSPError(f"hierarchy config not found: {config_file}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise LSPError(f"{config_file} is not valid TOML ({error})") from None
+    document = read_toml(config_file, "hierarchy config")
     level_tables = document.pop("level", None)
     if not isinstance(level_tables, list) or not level_tables:
         raise LSPError(f"{config_file} needs at least one [[level]] table (one per layer, bottom first)")

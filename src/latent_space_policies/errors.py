@@ -27,3 +27,17 @@ class TrainingInterrupted(LSPError):
 
 class SettingsError(LSPError):
     """A setting is outside what it may be (checked before anything is built)."""
+
+
+def read_toml(path, what: str, error: type[LSPError] = LSPError) -> dict:
+    """The TOML document at ``path``, or ``error`` with one line naming the file (``what`` says what
+    the file is for: "hierarchy config", "sweep file")."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except tomllib.TOMLDecodeError as problem:
+        raise error(f"{path} is not valid TOML ({problem})") from None

@@ -38,7 +38,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from latent_space_policies.errors import LSPError, TrainingInterrupted, UnknownEnvironmentError
+from latent_space_policies.errors import LSPError, TrainingInterrupted, UnknownEnvironmentError, read_toml
 
 __all__ = ["METHODS", "Method", "SweepConfig", "Run", "load_sweep_file", "plan", "run_sweep", "collect"]
 
@@ -220,15 +220,7 @@ _FILE_KEYS = {f.name for f in dataclasses.fields(SweepConfig)}
 
 def load_sweep_file(path: str | os.PathLike) -> SweepConfig:
     """Read a grid from TOML (keys: the fields of :class:`SweepConfig`)."""
-    import tomllib
-
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SweepError(f"sweep file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SweepError(f"{path} is not valid TOML ({error})") from None
+    document = read_toml(path, "sweep file", SweepError)
     unknown = sorted(set(document) - _FILE_KEYS)
     if unknown:
         raise SweepError(f"{path}: unknown keys {unknown}; allowed: {sorted(_FILE_KEYS)} (see lsp sweep --help)")
