@@ -430,3 +430,20 @@ def test_no_evaluation_row_of_a_diverged_run_is_written(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(row["step"]) for row in rows] == [200]
     assert all(np.isfinite(float(row["return_stochastic_mean"])) for row in rows)
+
+
+def test_every_sac_setting_reaches_the_update_with_the_same_default():
+    from latent_space_policies.agents import SAC_SETTINGS, sac_config
+    from latent_space_policies.sac import SACConfig
+
+    derived = {"action_prior", "critic_hidden"}  # from the policy's squash; the critics' fixed widths
+    assert set(SAC_SETTINGS) == {f.name for f in dataclasses.fields(SACConfig)} - derived
+    train_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert {name: train_defaults[name] for name in SAC_SETTINGS} == {
+        f.name: f.default for f in dataclasses.fields(SACConfig) if f.name in SAC_SETTINGS
+    }
+    changed = TrainConfig(env_id="Pendulum-v1", gamma=0.9, tau=0.02, learning_rate=1e-3, reward_scale=2.0,
+                          ent_coef=0.3, target_entropy=-0.5, variant="paper")  # fmt: skip
+    resolved = sac_config(changed, 1, squash=True)
+    assert (resolved.gamma, resolved.tau, resolved.learning_rate, resolved.reward_scale) == (0.9, 0.02, 1e-3, 2.0)
+    assert (resolved.ent_coef, resolved.target_entropy, resolved.variant) == (0.3, -0.5, "paper")

@@ -80,7 +80,8 @@ class TrainConfig:
     max_episode_steps: int | None = 1000
     """Time limit of an episode in env steps (None: the environment's own)."""
     reward: str = "task"
-    """Reward of this layer: 'task', 'speed_xy', or 'package.module:function' (see rewards.py)."""
+    """Reward of this layer: 'task', 'speed_xy', 'visits_xy' (an exploration bonus), 'package.module:function',
+    or a weighted sum such as 'task+0.5*visits_xy' (see rewards.py)."""
     base: str | None = None
     """Train on top of frozen layer(s): a policy.lsp / hierarchy file or a run folder (paper Alg. 1)."""
     base_observation: str = "all"
@@ -228,19 +229,14 @@ def policy_spec(config: TrainConfig, observation_dim: int, action_dim: int, boun
     return spec
 
 
+# The SAC settings a run sets by name (TrainConfig has a field of the same name and meaning).
+SAC_SETTINGS = ("variant", "gamma", "tau", "learning_rate", "reward_scale", "ent_coef", "target_entropy", "policy_gradient")
+
+
 def sac_config(config: TrainConfig, action_dim: int, squash: bool) -> SACConfig:
     prior = config.action_prior or ("uniform" if squash else "gaussian")
-    return SACConfig(
-        variant=config.variant,
-        gamma=config.gamma,
-        tau=config.tau,
-        learning_rate=config.learning_rate,
-        reward_scale=config.reward_scale,
-        ent_coef=config.ent_coef,
-        target_entropy=config.target_entropy,
-        policy_gradient=config.policy_gradient,
-        action_prior=prior,
-    ).resolved(action_dim, get_preset(config.env_id).reward_scale)
+    shared = {name: getattr(config, name) for name in SAC_SETTINGS}
+    return SACConfig(**shared, action_prior=prior).resolved(action_dim, get_preset(config.env_id).reward_scale)
 
 
 def build_agent(
