@@ -282,6 +282,31 @@ def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_stateful_reward_resumes_with_its_state(tmp_path):
+    """The visit counts of a count-based bonus travel in the checkpoint: an interrupted and resumed
+    run trains exactly as one that was not interrupted (without them its rewards would differ)."""
+    import os
+    import signal
+
+    from latent_space_policies.errors import TrainingInterrupted
+    from latent_space_policies.training import resume
+
+    settings = dict(reward="task+10*custom_reward:ObservationVisits", total_steps=260, checkpoint_every=100)
+    straight = train(tiny(tmp_path, run_name="straight", **settings))
+
+    def interrupt(trainer):
+        if trainer.step == 173:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        train(tiny(tmp_path, run_name="stopped", **settings), callback=interrupt)
+    resumed = resume(tmp_path / "stopped")
+    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    straight_log = (tmp_path / "straight" / "episodes.csv").read_text()
+    assert (tmp_path / "stopped" / "episodes.csv").read_text() == straight_log
+
+
 def test_every_env_and_wrapper_we_ship_passes_gymnasiums_checker():
     """check_env on the ant tasks and on a hierarchy's env (frozen layer + shaped reward + slice),
     which also needs every wrapper to be recreatable from the env's spec."""

@@ -93,7 +93,8 @@ def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     run_dirs = [output / f"{t}__{m}__{s}" for t in TASKS for m in ("sac-lsp", "sac") for s in (0, 1)]
     # Wait for a moment when one run has finished and another has a checkpoint but is not done;
-    # freeze the whole process group to look at it, then kill it (or let it go on and look again).
+    # freeze the sweep and its runs (each in its own session) to look, then kill them all, as a
+    # crash would (or let them go on and look again).
     deadline = time.time() + 400
     while True:
         log = tmp_path / "sweep.out"
@@ -102,7 +103,10 @@ def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_
         if any((d / "policy.lsp").exists() for d in run_dirs) and any(
             (d / "checkpoints" / "latest.lsp").exists() and not (d / "policy.lsp").exists() for d in run_dirs
         ):
-            os.killpg(sweep.pid, signal.SIGSTOP)
+            os.killpg(sweep.pid, signal.SIGSTOP)  # starts nothing new from here on
+            runs = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(sweep.pid)], capture_output=True, text=True).stdout.split()]
+            for pid in runs:
+                os.killpg(pid, signal.SIGSTOP)
             finished = {d.name: (d / "policy.lsp").stat().st_mtime_ns for d in run_dirs if (d / "policy.lsp").exists()}
             partial = {
                 d.name: checkpoint_step(d)
@@ -110,10 +114,12 @@ def test_grid_is_killed_midway_then_completes_without_redoing_finished_runs(tmp_
                 if (d / "checkpoints" / "latest.lsp").exists() and d.name not in finished
             }
             if finished and partial:
-                os.killpg(sweep.pid, signal.SIGKILL)
+                for pid in runs + [sweep.pid]:
+                    os.killpg(pid, signal.SIGKILL)
                 sweep.wait()
                 break
-            os.killpg(sweep.pid, signal.SIGCONT)
+            for pid in runs + [sweep.pid]:
+                os.killpg(pid, signal.SIGCONT)
         time.sleep(0.02)
     (name, resume_step), = partial.items()
     kept_rows = [r for r in read_csv(output / name / "eval.csv") if int(r["step"]) <= resume_step]
@@ -572,9 +578,11 @@ def test_merge_skips_runs_the_results_csv_has_at_their_budget(tmp_path, capsys):
     assert len(read_csv(results)) == 3
 
 
-def test_run_pinned_passes_sigterm_on_as_ctrl_c_and_starts_nothing_new(tmp_path):
-    """`lsp experiment` and the benchmark drivers: SIGTERM to the runner reaches each running job
-    once as a Ctrl-C (so it saves and stops), the next job never starts, and the runner says so."""
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new(tmp_path, stop):
+    """`lsp experiment`, `lsp sweep` (the same PinnedJobs) and the benchmark drivers: a stop signal
+    to the runner reaches each running job once as a Ctrl-C (so it saves and stops), the next job
+    never starts, and the runner says so."""
     import os
     import signal
     import sys
@@ -589,15 +597,17 @@ def test_run_pinned_passes_sigterm_on_as_ctrl_c_and_starts_nothing_new(tmp_path)
         "open(sys.argv[1] + '.started', 'w').close()\n"
         "time.sleep(60)\n"
     )
-    jobs = [(tmp_path / name, [sys.executable, "-c", child, str(tmp_path / f"{name}.txt")]) for name in ("a", "b")]
-    before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    names = ("a", "b", "c")
+    jobs = [(tmp_path / name, [sys.executable, "-c", child, str(tmp_path / f"{name}.txt")]) for name in names]
+    signum = getattr(signal, stop)
+    before = signal.getsignal(signum)
+    timer = threading.Timer(4.0, os.kill, (os.getpid(), signum))
     timer.start()
     try:
-        with pytest.raises(TrainingInterrupted, match="re-run the same command"):
-            run_pinned(jobs, 1)
+        with pytest.raises(TrainingInterrupted, match="3 run.s. not finished .*re-run the same command"):
+            run_pinned(jobs, 2)
     finally:
         timer.cancel()
-    assert (tmp_path / "a.txt").read_text() == "ctrl-c\n"  # exactly once
-    assert not (tmp_path / "b.txt.started").exists()
-    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back
+    assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() == "ctrl-c\n"  # exactly once
+    assert not (tmp_path / "c.txt.started").exists()
+    assert signal.getsignal(signum) == before  # the previous handler is back

@@ -7,7 +7,8 @@ A reward spec is a string:
 - ``"visits_xy"``: a goal-agnostic exploration bonus 1 / sqrt(n), n the number of env steps this
   run has spent in the torso's 1 m x 1 m cell so far (count-based exploration, not in the paper);
 - ``"module.path:function"``: a user's own function ``fn(observation, action, next_observation,
-  reward, info) -> float``, imported by path.
+  reward, info) -> float``, imported by path; a class is instantiated once per env, and its
+  ``state_dict()`` / ``load_state_dict()`` (if it has them) go into the run's checkpoints.
 
 Terms add up with ``+`` and take a weight with ``*``: ``"task+0.5*visits_xy"``.
 """
@@ -48,26 +49,61 @@ class VisitsXY:
 
     n counts the env steps this reward object has seen in the current ``cell`` x ``cell`` square
     (this one included), over the whole run: a square visited often pays little, a new one pays 1.
-    It knows nothing of the goal, so one setting serves every goal of a maze. The counts live in
-    the process: a resumed run starts them again from zero. Needs ``x_position`` and ``y_position``
-    in ``info`` (our ant envs and the U-maze).
+    It knows nothing of the goal, so one setting serves every goal of a maze. The counts are saved
+    in the run's checkpoints (``state_dict``), so a resumed run goes on with them. Needs
+    ``x_position`` and ``y_position`` in ``info`` (our ant envs and the U-maze).
     """
 
     def __init__(self, cell: float = 1.0):
         self.cell = cell
         self.counts: dict[tuple[int, int], int] = {}
 
-    def __call__(self, observation, action, next_observation, reward, info) -> float:
+    def position(self, next_observation, info) -> tuple[float, float]:
         try:
-            key = (int(np.floor(info["x_position"] / self.cell)), int(np.floor(info["y_position"] / self.cell)))
+            return info["x_position"], info["y_position"]
         except KeyError:
             raise LSPError(
                 "reward 'visits_xy' needs an environment whose step info has x_position and y_position "
                 "(the ant arenas and mazes)"
             ) from None
+
+    def __call__(self, observation, action, next_observation, reward, info) -> float:
+        x, y = self.position(next_observation, info)
+        key = (int(np.floor(x / self.cell)), int(np.floor(y / self.cell)))
         count = self.counts.get(key, 0) + 1
         self.counts[key] = count
         return count**-0.5
+
+    def state_dict(self) -> dict:
+        return {
+            "cells": np.array(list(self.counts), np.int64).reshape(-1, 2),
+            "counts": np.array(list(self.counts.values()), np.int64),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        cells, counts = np.asarray(state["cells"]).reshape(-1, 2), np.asarray(state["counts"])
+        self.counts = {(int(x), int(y)): int(n) for (x, y), n in zip(cells, counts)}
+
+
+class WeightedSum:
+    """``sum_i weight_i * term_i`` of reward terms (None: the task reward); keeps the terms' state."""
+
+    def __init__(self, terms: list[tuple[float, RewardFn | None]]):
+        self.terms = terms
+
+    def __call__(self, observation, action, next_observation, reward, info) -> float:
+        return sum(
+            weight * (reward if fn is None else fn(observation, action, next_observation, reward, info))
+            for weight, fn in self.terms
+        )
+
+    def state_dict(self) -> dict:
+        return {str(k): fn.state_dict() for k, (_, fn) in enumerate(self.terms) if hasattr(fn, "state_dict")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, (_, fn) in enumerate(self.terms):
+            if str(k) in state:
+                fn.load_state_dict(state[str(k)])
 
 
 # A class is a reward with state: each env gets its own instance.
@@ -91,15 +127,7 @@ def resolve_reward(spec: str) -> RewardFn | None:
     locomotion reward as shaping (the paper's Fig. 5 baselines "with motion reward").
     """
     if "+" in spec or "*" in spec:
-        terms = [(weight, resolve_reward(name)) for weight, name in map(_weighted, map(str.strip, spec.split("+")))]
-
-        def total(observation, action, next_observation, reward, info):
-            return sum(
-                weight * (reward if fn is None else fn(observation, action, next_observation, reward, info))
-                for weight, fn in terms
-            )
-
-        return total
+        return WeightedSum([(weight, resolve_reward(name)) for weight, name in map(_weighted, map(str.strip, spec.split("+")))])
     if spec in REWARDS:
         fn = REWARDS[spec]
         return fn() if isinstance(fn, type) else fn
@@ -111,7 +139,7 @@ def resolve_reward(spec: str) -> RewardFn | None:
             raise LSPError(f"cannot import reward {spec!r} ({error}); give it as 'package.module:function'") from None
         if not callable(fn):
             raise LSPError(f"reward {spec!r} is not a function")
-        return fn
+        return fn() if isinstance(fn, type) else fn
     raise LSPError(f"unknown reward {spec!r}: use one of {sorted(REWARDS)} or 'package.module:function'")
 
 
@@ -138,6 +166,25 @@ class RewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         shaped = self.fn(self._observation, np.asarray(action), next_observation, reward, info)
         self._observation = next_observation
         return next_observation, float(shaped), terminated, truncated, info
+
+
+def reward_state(env: gym.Env) -> dict:
+    """The state of the stateful reward in ``env``'s wrapper chain ({} if none)."""
+    while env is not None:
+        if isinstance(env, RewardWrapper):
+            return env.fn.state_dict() if hasattr(env.fn, "state_dict") else {}
+        env = getattr(env, "env", None)
+    return {}
+
+
+def load_reward_state(env: gym.Env, state: dict) -> None:
+    """Give the stateful reward in ``env``'s wrapper chain the ``state`` of :func:`reward_state`."""
+    while env is not None:
+        if isinstance(env, RewardWrapper):
+            if state and hasattr(env.fn, "load_state_dict"):
+                env.fn.load_state_dict(state)
+            return
+        env = getattr(env, "env", None)
 
 
 def apply_reward(env: gym.Env, spec: str) -> gym.Env:

@@ -51,6 +51,7 @@ from latent_space_policies.levels import levels_from_checkpoint, load_levels
 from latent_space_policies.policies import Policy
 from latent_space_policies.presets import get_preset
 from latent_space_policies.replay import ReplayBuffer
+from latent_space_policies.rewards import load_reward_state, reward_state
 from latent_space_policies.sac import TrainState
 
 __all__ = ["TrainConfig", "TrainResult", "train", "resume", "build_agent", "evaluate", "policy_spec"]
@@ -121,6 +122,7 @@ class Trainer:
         self.episode_actions: list[np.ndarray] = []
         self.episode_return = 0.0
         self.last_checkpoint_step: int | None = None
+        self.saved_reward_state: dict = {}
         self.state = self.sac.init(jax.random.PRNGKey(config.seed))
         if checkpoint is not None:
             self._restore(*checkpoint)
@@ -168,6 +170,9 @@ class Trainer:
         }
         if include_replay:
             trees["replay"] = self.replay.state_dict()
+        rewards = {"train": reward_state(self.env), "eval": reward_state(self.eval_env)}
+        if any(rewards.values()):  # a stateful reward, e.g. the visit counts of visits_xy
+            trees["reward"] = {name: state for name, state in rewards.items() if state}
         trees.update(self._base_trees())
         metadata = self._metadata() | {"has_replay": include_replay}
         path = path or self.run_dir / "checkpoints" / "latest.lsp"
@@ -226,6 +231,7 @@ class Trainer:
         self.episode_actions = list(trees["episode"]["actions"])
         self.next_action = trees["episode"]["next_action"]
         self.last_checkpoint_step = self.step
+        self.saved_reward_state = trees.get("reward", {})  # restored once the episode is replayed
 
     def _initial_policy_params(self, path: str):
         """The top level's parameters of a trained policy, checked against this run's network."""
@@ -322,6 +328,8 @@ class Trainer:
             self.next_action = np.asarray(action)
         else:
             observation = self._replay_current_episode()
+            load_reward_state(self.env, self.saved_reward_state.get("train", {}))
+            load_reward_state(self.eval_env, self.saved_reward_state.get("eval", {}))
         action = np.asarray(self.next_action)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not config.progress, unit="step", smoothing=0.05)
         last_return, last_eval, metrics = math.nan, math.nan, None

@@ -16,8 +16,8 @@ and stderr), OUTPUT/sweep_log.jsonl (one line per event: start, resume, skip, fi
 interrupted, failed) and OUTPUT/.jax_cache (a JAX compilation cache shared by the runs, so each
 network shape compiles once; ``--no-jax-cache`` turns it off).
 
-Ctrl-C (or SIGTERM to the sweep) starts nothing new and lets the running runs save a checkpoint
-and stop; a second one kills them. With ``--backend ray`` every run is one Ray task holding one
+Ctrl-C (or SIGTERM / SIGHUP to the sweep) starts nothing new and passes one Ctrl-C to each running
+run, which saves a checkpoint and stops; a second one kills them (:class:`PinnedJobs`). With ``--backend ray`` every run is one Ray task holding one
 CPU (single-threaded, not pinned); OUTPUT must then be on a filesystem all Ray nodes see.
 """
 
@@ -468,6 +468,90 @@ def _cores(config: SweepConfig) -> list[int]:
     return list(config.cores) if config.cores else available_cores()
 
 
+class PinnedJobs:
+    """Processes run ``parallel`` at a time, each pinned to its own core, that stop together.
+
+    Used as a context manager around a loop that starts jobs while :attr:`can_start` and calls
+    :meth:`reap` until nothing runs. Each job runs in its own session, so a Ctrl-C reaches it only
+    through this process, and exactly once, whether the terminal sent it to the whole group or
+    someone signalled this process alone: the first Ctrl-C, SIGTERM or SIGHUP (or :meth:`stop`)
+    starts nothing new and passes one Ctrl-C to every running job, which saves a checkpoint and
+    stops; a second signal kills them. (Killing this process with SIGKILL leaves the jobs running
+    to their end: stop them with a Ctrl-C or SIGTERM to this process instead.)
+    """
+
+    STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, cores: Sequence[int], parallel: int | None = None, pin: bool = True):
+        self.cores = list(cores)
+        self.free = list(range(parallel or len(self.cores)))
+        self.pin = pin and shutil.which("taskset") is not None and sys.platform.startswith("linux")
+        self.running: dict[int, tuple[subprocess.Popen, Any, Any]] = {}  # slot -> (process, key, log)
+        self.received: list[int] = []
+        self._previous: dict = {}
+
+    def __enter__(self) -> "PinnedJobs":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._on_signal) for s in self.STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        for process, _, log in self.running.values():  # only after an error in the caller's loop
+            process.kill()
+            process.wait()
+            log.close()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.received.append(signum)
+        self._signal_running(signal.SIGINT if len(self.received) == 1 else signal.SIGKILL)
+
+    def _signal_running(self, signum: int) -> None:
+        for process, _, _ in list(self.running.values()):
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    def stop(self) -> None:
+        """What the first Ctrl-C does: start nothing new, pass a Ctrl-C to the running jobs."""
+        if not self.received:
+            self.received.append(signal.SIGINT)
+            self._signal_running(signal.SIGINT)
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.received)
+
+    @property
+    def can_start(self) -> bool:
+        return bool(self.free) and not self.stopping
+
+    @property
+    def next_core(self) -> int:
+        return self.cores[self.free[0] % len(self.cores)]
+
+    def start(self, key, command: Sequence[str], env: Mapping[str, str], log) -> int:
+        """Start ``command`` (output to the open file ``log``, closed when the job ends) on the next free core."""
+        core = self.next_core
+        slot = self.free.pop(0)
+        command = ["taskset", "-c", str(core), *command] if self.pin else list(command)
+        process = subprocess.Popen(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.running[slot] = (process, key, log)
+        return core
+
+    def reap(self, wait: float = 0.2) -> list[tuple[Any, int]]:
+        """Sleep ``wait`` seconds, then (key, exit status) of every job that has ended since the last call."""
+        time.sleep(wait)
+        ended = []
+        for slot, (process, key, log) in list(self.running.items()):
+            if process.poll() is not None:
+                log.close()
+                ended.append((key, process.returncode))
+                del self.running[slot]
+                self.free.append(slot)
+        return ended
+
+
 def run_pinned(
     jobs: Sequence[tuple[Path, list[str]]], parallel: int | None = None, cores: Sequence[int] | None = None
 ) -> list[tuple[Path, int]]:
@@ -478,27 +562,21 @@ def run_pinned(
     ``lsp experiment``; ``lsp sweep`` adds an event log and Ray on top.
 
     Ctrl-C or SIGTERM starts nothing new, passes a Ctrl-C to the running jobs (each saves its
-    checkpoint and stops), waits for them and raises :class:`TrainingInterrupted`."""
-    cores = list(cores) if cores else available_cores()
-    free = list(range(parallel or len(cores)))
-    pending, running, done = list(jobs), {}, []
-    pin = shutil.which("taskset") is not None
-    received: list[int] = []
-
-    def on_signal(signum, frame):
-        received.append(signum)
-        for process, _, _ in list(running.values()):
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT if len(received) == 1 else signal.SIGKILL)
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    try:
-        _run_pinned_loop(pending, running, done, free, cores, pin, received)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if received:
+    checkpoint and stops), waits for them and raises :class:`TrainingInterrupted` (see
+    :class:`PinnedJobs`)."""
+    pending, done = list(jobs), []
+    env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+    with PinnedJobs(list(cores) if cores else available_cores(), parallel) as pool:
+        while (pending and not pool.stopping) or pool.running:
+            while pending and pool.can_start:
+                run, command = pending.pop(0)
+                run.parent.mkdir(parents=True, exist_ok=True)
+                core = pool.start(run, command, env, open(run.parent / f"{run.name}.log", "a"))
+                print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
+            for run, code in pool.reap(1.0):
+                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {code}", flush=True)
+                done.append((run, code))
+    if pool.stopping:
         unfinished = [run.name for run, code in done if code != 0] + [run.name for run, _ in pending]
         raise TrainingInterrupted(
             f"interrupted: {len(unfinished)} run(s) not finished ({', '.join(unfinished[:5])}"
@@ -506,30 +584,6 @@ def run_pinned(
             "re-run the same command to continue"
         )
     return done
-
-
-def _run_pinned_loop(pending, running, done, free, cores, pin, received) -> None:
-    while (pending and not received) or running:
-        while pending and free and not received:
-            run, command = pending.pop(0)
-            slot = free.pop(0)
-            core = cores[slot % len(cores)]
-            run.parent.mkdir(parents=True, exist_ok=True)
-            log = open(run.parent / f"{run.name}.log", "a")
-            env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
-            command = ["taskset", "-c", str(core), *command] if pin else list(command)
-            print(f"[{time.strftime('%H:%M:%S')}] start {run.name} (core {core})", flush=True)
-            # Its own session: a terminal's Ctrl-C reaches the job once, forwarded by on_signal.
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            running[slot] = (process, run, log)
-        time.sleep(1)
-        for slot, (process, run, log) in list(running.items()):
-            if process.poll() is not None:
-                log.close()
-                print(f"[{time.strftime('%H:%M:%S')}] {run.name} exited with {process.returncode}", flush=True)
-                done.append((run, process.returncode))
-                del running[slot]
-                free.append(slot)
 
 
 @dataclasses.dataclass
@@ -541,85 +595,38 @@ class SweepResult:
 
 
 def _run_local(jobs: list[tuple[Run, list[str]]], config: SweepConfig, env: dict, events: _EventLog) -> dict[str, int]:
-    cores = _cores(config)
-    parallel = config.jobs or len(cores)
-    pin = config.pin and shutil.which("taskset") is not None and sys.platform.startswith("linux")
-    if config.pin and not pin:
+    if config.pin and not (shutil.which("taskset") and sys.platform.startswith("linux")):
         print("note: taskset not found, runs are not pinned to cores", file=sys.stderr)
     pending = list(jobs)
-    running: dict[int, tuple[subprocess.Popen, Run, Any]] = {}
-    free = list(range(parallel))
     codes: dict[str, int] = {}
-    received: list[int] = []  # signals asking the sweep to stop
-
-    def start(slot: int) -> None:
-        run, module_args = pending.pop(0)
-        core = cores[slot % len(cores)]
-        command = [sys.executable, "-m", *module_args]
-        if pin:
-            command = ["taskset", "-c", str(core), *command]
-        log = open(run.run_dir / RUN_LOG, "a")
-        log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
-        log.flush()
-        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-        running[slot] = (proc, run, log)
-
-    def reap() -> None:
-        for slot, (proc, run, log) in list(running.items()):
-            if proc.poll() is not None:
-                log.close()
-                codes[run.name] = proc.returncode
-                if proc.returncode == 0:
-                    events.write(run.name, "finished")
-                elif proc.returncode == INTERRUPTED or received:  # stopped by Ctrl-C / SIGTERM
-                    events.write(run.name, "interrupted", returncode=proc.returncode)
-                else:
-                    events.write(run.name, "failed", returncode=proc.returncode, log=str(run.run_dir / RUN_LOG))
-                del running[slot]
-                free.append(slot)
-
-    # First Ctrl-C / SIGTERM: start nothing new and let the running runs save a checkpoint and stop.
-    # A terminal's Ctrl-C reaches them too (same process group); a SIGTERM sent to the sweep alone
-    # is passed on to them as one SIGINT (a second SIGINT would make `lsp train` stop at once).
-    # A second signal kills the runs. (Installing a handler also means the runs never inherit an
-    # ignored SIGINT from a background shell: exec resets handled signals to their default.)
-    def on_signal(signum, frame):
-        received.append(signum)
-        if len(received) > 1:
-            raise KeyboardInterrupt
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    forwarded = False
-    try:
-        while pending or running:
-            stopping = bool(received) or any(code == INTERRUPTED for code in codes.values())
-            if stopping and not running:
+    # A run that stops on its own with the Ctrl-C status (someone signalled it alone) stops the sweep too.
+    with PinnedJobs(_cores(config), config.jobs, config.pin) as pool:
+        announced = False
+        while pending or pool.running:
+            if pool.stopping and not pool.running:
                 break
-            if stopping and not forwarded:
+            if pool.stopping and not announced:
                 print("interrupted: waiting for the running runs to save a checkpoint (Ctrl-C again kills them)",
                       file=sys.stderr, flush=True)  # fmt: skip
-                if received and received[0] == signal.SIGTERM:
-                    for proc, _, _ in running.values():
-                        proc.send_signal(signal.SIGINT)
-                forwarded = True
-            while pending and free and not stopping:
-                run = pending[0][0]
-                event = "resume" if run.status() == "partial" else "start"
-                events.write(run.name, event, core=cores[free[0] % len(cores)])
-                start(free.pop(0))
-            time.sleep(0.2)
-            reap()
-    except KeyboardInterrupt:
-        for proc, _, _ in running.values():
-            proc.kill()
-        for proc, _, _ in running.values():
-            proc.wait()
-        reap()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if received or any(code == INTERRUPTED for code in codes.values()):
+                announced = True
+            while pending and pool.can_start:
+                run, module_args = pending.pop(0)
+                events.write(run.name, "resume" if run.status() == "partial" else "start", core=pool.next_core)
+                command = [sys.executable, "-m", *module_args]
+                log = open(run.run_dir / RUN_LOG, "a")
+                log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
+                log.flush()
+                pool.start(run, command, {**os.environ, **env}, log)
+            for run, code in pool.reap():
+                codes[run.name] = code
+                if code == 0:
+                    events.write(run.name, "finished")
+                elif code == INTERRUPTED or pool.stopping:
+                    events.write(run.name, "interrupted", returncode=code)
+                    pool.stop()
+                else:
+                    events.write(run.name, "failed", returncode=code, log=str(run.run_dir / RUN_LOG))
+    if pool.stopping:
         raise SweepError(
             "sweep interrupted; finished runs are kept and interrupted ones saved checkpoints. "
             f"Run the same command again to continue (output in {config.output_dir})"
