@@ -157,6 +157,24 @@ def test_shaped_reward_adds_the_motion_reward_to_the_task_reward():
     assert value == pytest.approx(1000.0 + 5.0 + 0.05 - 0.005 * 8 - 0.01)
 
 
+def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_come_first(tmp_path):
+    from latent_space_policies.experiments.ant_maze import METHODS, AntMazeArgs, maze_runs
+
+    args = AntMazeArgs(output_dir=str(tmp_path), goals=(0, 2), seeds=(0, 1), steps=30_000, action_repeat=15)
+    runs = maze_runs(args, tmp_path / "layer.lsp")
+    assert [run.name for run, _, _ in runs[: 2 * len(METHODS)]] == [
+        f"goal{g}__{m}__0" for g in (0, 2) for m in METHODS
+    ]  # seed 0 of every goal and method before seed 1
+    for run, command, steps in runs:
+        method = run.name.split("__")[1]
+        flag = dict(zip(command, command[1:]))
+        reward = {"motion": "task+speed_xy", "visits": "task+visits_xy"}.get(method.partition("+")[2])
+        assert flag.get("--reward") == reward, method
+        assert command[3] == ("stack" if method.startswith("hierarchy") else "train"), method
+        assert steps == (2000 if method.startswith("hierarchy") else 30_000)
+        assert ("--init-policy" in command) == method.startswith("finetune")
+
+
 @pytest.mark.slow
 def test_maze_runs_log_final_distance_and_finetuning_starts_from_the_given_policy(tmp_path):
     import jax

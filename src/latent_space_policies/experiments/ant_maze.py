@@ -21,7 +21,10 @@
    - ``scratch``: a single LSP from scratch on the sparse task reward;
    - ``finetune``: the pretrained locomotion policy fine-tuned on the task reward (it sees ``obs[2:]``,
      as when it was trained);
-   - ``scratch+motion`` / ``finetune+motion``: both again with the motion reward added as shaping.
+   - ``scratch+motion`` / ``finetune+motion``: both again with the motion reward added as shaping;
+   - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits`` (not in the paper): the sparse reward
+     plus a goal-agnostic count-based exploration bonus on the torso's xy (``--reward task+visits_xy``:
+     1/sqrt(visits) of the current 1 m cell per env step, see rewards.py), the same for every goal.
 3. Collect every evaluation into ``OUT/ant_maze.csv`` (final distance to the goal, success rate and
    return against env steps) and plot ``OUT/ant_maze.png`` in the style of Fig. 5.
 
@@ -46,7 +49,9 @@ from latent_space_policies.pretrained import resolve as resolve_pretrained
 from latent_space_policies.experiments.sweep import run_pinned
 
 ARENA = "LSP/AntArenaUpright-v0"
-METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion")
+METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion",
+           "hierarchy+visits", "scratch+visits", "finetune+visits")  # fmt: skip
+SHAPING = {"motion": "task+speed_xy", "visits": "task+visits_xy"}  # method suffix -> the run's --reward
 ACTION_REPEAT = 15
 
 
@@ -153,16 +158,18 @@ def _episode_settings(args: AntMazeArgs) -> list[str]:
 
 
 def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str], int]]:
-    """(run folder, command, the run's own step budget) for every goal x method x seed."""
+    """(run folder, command, the run's own step budget) for every goal x method x seed, the first
+    seed of every goal and method first (a run cut short still leaves whole seeds)."""
     runs = []
-    for goal in args.goals:
-        for method in args.methods:
-            for seed in args.seeds:
+    for seed in args.seeds:
+        for goal in args.goals:
+            for method in args.methods:
                 run = Path(args.output_dir) / f"goal{goal}__{method}__{seed}"
                 env = ["--env-id", maze_id(goal), "--seed", str(seed), "--variant", args.variant]
-                shaping = ["--reward", "task+speed_xy"] if method.endswith("+motion") else []
+                suffix = method.partition("+")[2]
+                shaping = ["--reward", SHAPING[suffix]] if suffix in SHAPING else []
                 if method.startswith("hierarchy"):
-                    command = ["stack", str(locomotion), *env, "--base-observation", "2:"]
+                    command = ["stack", str(locomotion), *env, *shaping, "--base-observation", "2:"]
                     if method == "hierarchy-paper":  # the original high level's SAC: Q + V + target V
                         command = [c for c in command if c not in ("--variant", args.variant)]
                         command += ["--variant", "paper"]
