@@ -29,6 +29,41 @@ def episode_seed(seed: int, stream: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
+def play_episodes(
+    env,
+    act_in_episode: Callable[[], Callable],
+    *,
+    episodes: int,
+    seed: int,
+    round_index: int = 0,
+    frames: list | None = None,
+    final_infos: list | None = None,
+) -> list[tuple[float, int]]:
+    """(return, length) of each of ``episodes`` episodes of ``env``, reset with the evaluation seeds
+    of (``seed``, ``round_index``): the evaluation loop of our runs and of the peers.
+
+    ``act_in_episode()`` is called at the start of each episode and returns that episode's
+    ``act(observation) -> action``. ``frames`` receives ``env.render()`` after every step and
+    ``final_infos`` the info dict of each episode's last step.
+    """
+    results = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=eval_episode_seed(seed, round_index, episode))
+        act = act_in_episode()
+        total, length, done = 0.0, 0, False
+        while not done:
+            observation, reward, terminated, truncated, info = env.step(np.asarray(act(observation)))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            if frames is not None:
+                frames.append(env.render())
+        results.append((total, length))
+        if final_infos is not None:
+            final_infos.append(info)
+    return results
+
+
 def evaluate(
     policy: Policy,
     params,
@@ -43,37 +78,32 @@ def evaluate(
     latent_per_episode: bool = False,
     final_infos: list | None = None,
 ) -> list[tuple[float, int]]:
-    """Run ``episodes`` episodes; returns (return, length) for each. Seeds depend on (seed, round).
+    """Run ``episodes`` episodes of ``policy``; returns (return, length) for each (see :func:`play_episodes`).
 
     With ``latent_per_episode`` the stochastic mode draws one latent per episode and holds it.
-    ``final_infos``, if given, receives the info dict of each episode's last step.
     """
     act_fns = act_fns if act_fns is not None else make_act_fns(policy)
     key = jax.random.PRNGKey(episode_seed(seed, EVAL_STREAM + 2 * int(deterministic), round_index))
-    results = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=eval_episode_seed(seed, round_index, episode))
-        total, length, done = 0.0, 0, False
-        if latent_per_episode and not deterministic:
+
+    def act_in_episode() -> Callable:
+        nonlocal key
+        if deterministic:
+            return lambda observation: act_fns["deterministic"](params, observation)
+        if latent_per_episode:
             key, latent_key = jax.random.split(key)
             held = jax.random.normal(latent_key, (policy.action_dim,))
-        while not done:
-            if deterministic:
-                action = act_fns["deterministic"](params, observation)
-            elif latent_per_episode:
-                action = act_fns["from_latent"](params, observation, held)
-            else:
-                key, action = act_fns["stochastic"](params, observation, key)
-            observation, reward, terminated, truncated, info = env.step(np.asarray(action))
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-            if frames is not None:
-                frames.append(env.render())
-        results.append((total, length))
-        if final_infos is not None:
-            final_infos.append(info)
-    return results
+            return lambda observation: act_fns["from_latent"](params, observation, held)
+
+        def act(observation):
+            nonlocal key
+            key, action = act_fns["stochastic"](params, observation, key)
+            return action
+
+        return act
+
+    return play_episodes(
+        env, act_in_episode, episodes=episodes, seed=seed, round_index=round_index, frames=frames, final_infos=final_infos
+    )
 
 
 def make_act_fns(policy: Policy) -> dict[str, Callable]:

@@ -310,31 +310,20 @@ def _algorithm_class(algo: str):
     return {"ppo": PPO, "ddpg": DDPG, "td3": TD3, "sac": SAC}[algo]
 
 
-def _eval_reset_seed(seed: int, round_index: int, episode: int) -> int:
-    """The reset seed ``training.evaluate`` uses for episode ``episode`` of evaluation ``round_index``."""
-    from latent_space_policies.evaluation import eval_episode_seed
-
-    return eval_episode_seed(seed, round_index, episode)
-
-
 def evaluate_model(model, env, normalizer, *, seed: int, round_index: int, episodes: int, deterministic: bool):
     """(mean return, std, mean length) of an SB3-style model (``predict``) over ``episodes`` episodes,
-    reset with the seeds of ``lsp train``'s evaluation ``round_index``; ``normalizer``: a
-    VecNormalize whose observation statistics the model expects, or None."""
+    with the evaluation loop and episode seeds of ``lsp train``'s evaluation ``round_index``
+    (:func:`latent_space_policies.evaluation.play_episodes`); ``normalizer``: a VecNormalize whose
+    observation statistics the model expects, or None."""
     import numpy as np
 
-    results = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=_eval_reset_seed(seed, round_index, episode))
-        total, length, done = 0.0, 0, False
-        while not done:
-            seen = normalizer.normalize_obs(observation) if normalizer is not None else observation
-            action, _ = model.predict(seen, deterministic=deterministic)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-        results.append((total, length))
+    from latent_space_policies.evaluation import play_episodes
+
+    def act(observation):
+        seen = normalizer.normalize_obs(observation) if normalizer is not None else observation
+        return model.predict(seen, deterministic=deterministic)[0]
+
+    results = play_episodes(env, lambda: act, episodes=episodes, seed=seed, round_index=round_index)
     returns = np.array([r for r, _ in results])
     return float(returns.mean()), float(returns.std()), float(np.mean([n for _, n in results]))
 
