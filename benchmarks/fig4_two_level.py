@@ -12,12 +12,12 @@ Every run is an `lsp train` / `lsp stack` process pinned to one core with a sing
 `--jobs` at a time, in the order single, e2e-4, two-level per seed (a second level whose snapshot
 already exists starts with the first batch); `--methods` picks rows. Re-running resumes unfinished
 runs and skips finished ones. Writes
-results/fig4_<env>.csv (one row per evaluation) and results/fig4_<env>.png (mean +- std over seeds).
+results/NAME.csv (one row per evaluation) and results/NAME.png (mean +- std over seeds; NAME: --name, default fig4_<env>).
 
     python benchmarks/fig4_two_level.py --env Ant-v5 --steps 300000 --freeze 100000 200000 --seeds 0 1 2
     python benchmarks/fig4_two_level.py --env Ant-v5 --steps 2000000 --freeze 500000 1000000 \
         --snapshot-every 250000 --eval-every 50000 --eval-episodes 10 --checkpoint-every 100000 \
-        --runs benchmarks/runs/fig4_2M --seeds 0 1 2
+        --runs benchmarks/runs/fig4_2M --seeds 0 1 2 --name fig4_Ant-v5_2M
 
 Second levels are `lsp stack` with its defaults for a level on a frozen layer: no squash, a Gaussian
 prior, the fixed temperature 1 and the task preset's reward scale (3 on Ant and Humanoid), as the
@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
     parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default all): single, e2e-4, two-level@500k, ...")
     parser.add_argument("--collect-only", action="store_true")
+    parser.add_argument("--name", default=None, help="results/NAME.csv and .png (default fig4_ENV)")
     args = parser.parse_args()
     env_id, runs = args.env, args.runs
     snapshot = args.snapshot_every or int(np.gcd.reduce(args.freeze))
@@ -156,7 +157,8 @@ def main() -> None:
             parser.error(f"no snapshot to freeze: {orphans[0]}; add --methods single to train the single level past it")
         run_pinned(first, args.jobs)
         run_pinned([stack_job(j, env_id, args) for j in later], args.jobs)
-    collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"fig4_{env_id}.csv", ROOT / "results" / f"fig4_{env_id}.png")
+    name = args.name or f"fig4_{env_id}"
+    collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"{name}.csv", ROOT / "results" / f"{name}.png")
 
 
 if __name__ == "__main__":
