@@ -454,3 +454,26 @@ def test_the_shipped_locomotion_layer_loads_by_name_and_fits_the_maze():
     assert action.shape == (8,) and np.all(np.abs(action) <= 1.0)
     with pytest.raises(LSPError, match="no pretrained layer 'nope'; available: pretrained:ant_locomotion"):
         load_policy("pretrained:nope")
+
+
+def test_the_finetuning_baseline_starts_from_the_shipped_layer(tmp_path):
+    """The shipped layer's checkpoint lists only some PolicySpec fields (it predates the full form);
+    `--init-policy` still recognises it as the same network as the run's own."""
+    import jax
+
+    from latent_space_policies.checkpoint import load_checkpoint
+    from latent_space_policies.loading import load_policy
+    from latent_space_policies.training import TrainConfig, Trainer
+
+    _, metadata = load_checkpoint("pretrained:ant_locomotion", sections=())
+    assert "gmm_regularization" not in metadata["policy"]  # the short form this test is about
+    config = TrainConfig(
+        env_id="LSP/AntCrossMaze-Goal2-v1", observation="2:", init_policy="pretrained:ant_locomotion",
+        output_dir=str(tmp_path), progress=False, tensorboard=False,
+    )  # fmt: skip
+    trainer = Trainer(config, tmp_path)
+    shipped = load_policy("pretrained:ant_locomotion")
+    observation = np.zeros(trainer.policy.observation_dim, np.float32)
+    mine = trainer.act_fns["deterministic"](trainer.state.policy_params, observation)
+    np.testing.assert_allclose(np.asarray(mine), shipped.act(observation, deterministic=True), atol=1e-6)
+    trainer.close()

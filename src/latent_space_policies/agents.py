@@ -11,7 +11,7 @@ from typing import Any, Literal
 from latent_space_policies.envs import action_space_bounded, make_env
 from latent_space_policies.errors import CheckpointError, SettingsError
 from latent_space_policies.levels import Level, ObservationMap, env_for, load_levels
-from latent_space_policies.policies import policy_from_spec
+from latent_space_policies.policies import PolicySpec, policy_from_spec
 from latent_space_policies.presets import get_preset
 from latent_space_policies.sac import SAC, SACConfig, make_sac
 from latent_space_policies.sql import SQL, SQLConfig, make_sql
@@ -207,26 +207,26 @@ def _type_name(annotation: Any) -> str:
 
 
 def policy_spec(config: TrainConfig, observation_dim: int, action_dim: int, bounded: bool) -> dict:
-    """The JSON description from which :func:`make_policy` rebuilds the policy network.
+    """The JSON form of the run's :class:`PolicySpec`, from which :func:`policy_from_spec` rebuilds
+    the policy network (what checkpoints store).
 
     With ``algorithm='sql'`` the policy is soft Q-learning's sampler (kind ``"sql_sampler"``).
     """
     preset = get_preset(config.env_id)
-    spec = {
-        "kind": "sql_sampler" if config.algorithm == "sql" else config.policy,
-        "observation_dim": int(observation_dim),
-        "action_dim": int(action_dim),
-        "squash": bool(bounded if config.squash is None else config.squash),
-        "embedding_hidden": list(config.embedding_hidden),
-        "embedding_dim": config.embedding_dim or preset.embedding_dim or 2 * action_dim,
-        "embedding_output_relu": config.embedding_output_relu,
-        "coupling_hidden": config.coupling_hidden or preset.coupling_hidden or action_dim,
-        "num_coupling": config.num_coupling,
-        "log_scale_bound": config.log_scale_bound,
-    }
-    if spec["kind"] == "gmm":
-        spec["gmm_components"] = config.gmm_components
-    return spec
+    kind = "sql_sampler" if config.algorithm == "sql" else config.policy
+    return PolicySpec(
+        kind=kind,
+        observation_dim=int(observation_dim),
+        action_dim=int(action_dim),
+        squash=bool(bounded if config.squash is None else config.squash),
+        embedding_hidden=tuple(config.embedding_hidden),
+        embedding_dim=config.embedding_dim or preset.embedding_dim or 2 * action_dim,
+        embedding_output_relu=config.embedding_output_relu,
+        coupling_hidden=config.coupling_hidden or preset.coupling_hidden or action_dim,
+        num_coupling=config.num_coupling,
+        log_scale_bound=config.log_scale_bound,
+        **({"gmm_components": config.gmm_components} if kind == "gmm" else {}),
+    ).to_json()
 
 
 # The SAC settings a run sets by name (TrainConfig has a field of the same name and meaning).

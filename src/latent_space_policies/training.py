@@ -48,7 +48,7 @@ from latent_space_policies.errors import (
     TrainingInterrupted,
 )
 from latent_space_policies.levels import levels_from_checkpoint, load_levels
-from latent_space_policies.policies import Policy
+from latent_space_policies.policies import Policy, PolicySpec
 from latent_space_policies.presets import get_preset
 from latent_space_policies.replay import ReplayBuffer
 from latent_space_policies.rewards import load_reward_state, reward_state
@@ -236,8 +236,9 @@ class Trainer:
     def _initial_policy_params(self, path: str):
         """The top level's parameters of a trained policy, checked against this run's network."""
         top = load_levels(path)[0][-1]
-        if top.spec != self.spec:
-            differ = sorted(k for k in set(top.spec) | set(self.spec) if top.spec.get(k) != self.spec.get(k))
+        theirs = PolicySpec(**top.spec).to_json()  # a layer saved before specs listed every field
+        if theirs != self.spec:
+            differ = sorted(k for k in theirs if theirs[k] != self.spec.get(k))
             raise ShapeError(
                 f"--init-policy {path}: its network differs from this run's in {differ}; "
                 "use the same policy settings (and --observation to show it the observation it was trained on)"
