@@ -11,7 +11,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from latent_space_policies.policies import Policy
+from latent_space_policies.policies import Policy, jit_action_from_latent
 
 # Named seed streams: training episodes, evaluation episodes (and their latents, stream + 2 for the
 # deterministic mode); an evaluation round's episodes are spaced by a prime stride.
@@ -114,5 +114,5 @@ def make_act_fns(policy: Policy) -> dict[str, Callable]:
     return {
         "stochastic": jax.jit(stochastic),
         "deterministic": jax.jit(policy.deterministic_action),
-        "from_latent": jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0]),
+        "from_latent": jit_action_from_latent(policy),
     }

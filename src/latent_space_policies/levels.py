@@ -27,7 +27,7 @@ import numpy as np
 from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 from latent_space_policies.errors import CheckpointError, ShapeError
 from latent_space_policies.flows import standard_normal_log_prob
-from latent_space_policies.policies import Policy, policy_from_spec
+from latent_space_policies.policies import Policy, jit_action_from_latent, policy_from_spec
 from latent_space_policies.rewards import apply_reward
 
 
@@ -125,7 +125,7 @@ class FrozenLayerWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ShapeError("a squashed frozen layer needs an env with actions in [-1, 1] (use make_env)")
         self.action_space = gym.spaces.Box(-np.inf, np.inf, (policy.action_dim,), np.float32)
         self._params = level.params
-        self._forward = jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0])
+        self._forward = jit_action_from_latent(policy)
         self._observation = None
 
     def reset(self, **kwargs):

@@ -408,6 +408,11 @@ class PolicySpec:
         return Policy(net=net, observation_dim=self.observation_dim, action_dim=self.action_dim)
 
 
+def jit_action_from_latent(policy: Policy):
+    """Jitted ``(params, observation, latent) -> action`` of ``policy`` (a frozen level's forward pass)."""
+    return jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0])
+
+
 def make_policy(kind: str, observation_dim: int, action_dim: int, **settings) -> Policy:
     """``PolicySpec(kind, observation_dim, action_dim, **settings).build()``: see :class:`PolicySpec`."""
     return PolicySpec(kind, observation_dim, action_dim, **settings).build()

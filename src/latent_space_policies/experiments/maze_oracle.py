@@ -72,16 +72,15 @@ def _check(args: OracleArgs) -> None:
 
 def load_locomotion_layer(path: str | Path):
     """The single frozen level in ``path``, with a jitted batched h -> a map."""
-    import jax
-
     from latent_space_policies.hierarchy import load_levels
+    from latent_space_policies.policies import jit_action_from_latent
 
     levels, _ = load_levels(path)
     if len(levels) != 1:
         raise LSPError(f"{path} holds {len(levels)} levels; give a locomotion layer (one level)")
     level = levels[0]
     policy = level.policy
-    forward = jax.jit(lambda params, observation, latent: policy.action_from_latent(params, observation, latent)[0])
+    forward = jit_action_from_latent(policy)
     return level, forward
 
 
