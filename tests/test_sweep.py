@@ -611,3 +611,19 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() == "ctrl-c\n"  # exactly once
     assert not (tmp_path / "c.txt.started").exists()
     assert signal.getsignal(signum) == before  # the previous handler is back
+
+
+def test_run_pinned_under_nohup_leaves_a_hangup_ignored(tmp_path):
+    import signal
+    import sys
+
+    from latent_space_policies.experiments.sweep import run_pinned
+
+    child = "import signal, sys; open(sys.argv[1], 'w').write(str(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN))"
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        [(_, code)] = run_pinned([(tmp_path / "a", [sys.executable, "-c", child, str(tmp_path / "a.txt")])], 1)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert code == 0 and (tmp_path / "a.txt").read_text() == "True"  # the job is nohup'd too

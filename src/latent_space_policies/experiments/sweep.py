@@ -476,8 +476,9 @@ class PinnedJobs:
     through this process, and exactly once, whether the terminal sent it to the whole group or
     someone signalled this process alone: the first Ctrl-C, SIGTERM or SIGHUP (or :meth:`stop`)
     starts nothing new and passes one Ctrl-C to every running job, which saves a checkpoint and
-    stops; a second signal kills them. (Killing this process with SIGKILL leaves the jobs running
-    to their end: stop them with a Ctrl-C or SIGTERM to this process instead.)
+    stops; a second signal kills them. Under ``nohup`` a hangup stays ignored. (Killing this process
+    with SIGKILL leaves the jobs running to their end: stop them with a Ctrl-C or SIGTERM to this
+    process instead.)
     """
 
     STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -492,7 +493,9 @@ class PinnedJobs:
 
     def __enter__(self) -> "PinnedJobs":
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._on_signal) for s in self.STOP_SIGNALS}
+            # A hangup that is ignored (`nohup lsp ...`) stays ignored, for this process and its jobs.
+            watched = [s for s in self.STOP_SIGNALS if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)]
+            self._previous = {s: signal.signal(s, self._on_signal) for s in watched}
         return self
 
     def __exit__(self, *exc) -> None:
