@@ -237,8 +237,12 @@ def collect(args: AntMazeArgs) -> Path:
     return path
 
 
-def plot(csv_path: Path, png_path: Path, metric: str = "final_distance_stochastic_mean") -> Path:
-    """Final distance to the goal vs env steps, mean +- std over seeds, one panel per goal (Fig. 5)."""
+PLOT_ROWS = (("final_distance_stochastic_mean", "final distance to goal"), ("success_stochastic_rate", "success rate (stochastic)"))
+
+
+def plot(csv_path: Path, png_path: Path, rows_to_draw=PLOT_ROWS) -> Path:
+    """Final distance to the goal (Fig. 5) and success rate vs env steps, mean +- std over seeds,
+    one column per goal and one row per ``(metric, label)`` of ``rows_to_draw``."""
     try:
         import matplotlib
 
@@ -249,36 +253,38 @@ def plot(csv_path: Path, png_path: Path, metric: str = "final_distance_stochasti
         raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
     import numpy as np
 
+    first = rows_to_draw[0][0]
     with open(csv_path) as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get(metric) not in ("", None)]
+        rows = [r for r in csv.DictReader(handle) if r.get(first) not in ("", None)]
     if not rows:
-        raise LSPError(f"{csv_path} has no {metric} values yet: run the experiment first")
+        raise LSPError(f"{csv_path} has no {first} values yet: run the experiment first")
     goals = sorted({int(r["goal"]) for r in rows})
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    fig, axes = plt.subplots(1, len(goals), figsize=(4.2 * len(goals), 3.4), squeeze=False)
-    for ax, goal in zip(axes[0], goals):
-        for method in methods:
-            by_step: dict[int, list[float]] = {}
-            for r in rows:
-                if int(r["goal"]) == goal and r["method"] == method:
-                    by_step.setdefault(int(r["env_step"]), []).append(float(r[metric]))
-            if not by_step:
-                continue
-            steps = sorted(by_step)
-            seeds = max(len(v) for v in by_step.values())
-            steps = [s for s in steps if len(by_step[s]) == seeds]  # only steps every seed reached
-            mean = np.array([np.mean(by_step[s]) for s in steps])
-            std = np.array([np.std(by_step[s]) for s in steps])
-            line = ax.plot(steps, mean, label=f"{method} ({seeds})")[0]
-            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-        gx, gy = CROSS_MAZE_GOALS[goal]
-        ax.axhline(float(np.hypot(gx, gy)), color="0.5", ls="--", lw=1, label="start (not moving)")
-        ax.axhline(2.0, color="0.5", ls=":", lw=1, label="goal reached")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
-        ax.set_title(f"goal {goal}: ({gx:g}, {gy:g})")
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("final distance to goal")
-        ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(len(rows_to_draw), len(goals), figsize=(4.2 * len(goals), 3.2 * len(rows_to_draw)), squeeze=False)
+    for (metric, label), ax_row in zip(rows_to_draw, axes):
+        for ax, goal in zip(ax_row, goals):
+            for method in methods:
+                by_step: dict[int, list[float]] = {}
+                for r in rows:
+                    if int(r["goal"]) == goal and r["method"] == method and r.get(metric) not in ("", None):
+                        by_step.setdefault(int(r["env_step"]), []).append(float(r[metric]))
+                if not by_step:
+                    continue
+                seeds = max(len(v) for v in by_step.values())
+                steps = [s for s in sorted(by_step) if len(by_step[s]) == seeds]  # only steps every seed reached
+                mean = np.array([np.mean(by_step[s]) for s in steps])
+                std = np.array([np.std(by_step[s]) for s in steps])
+                line = ax.plot(steps, mean, marker=".", label=f"{method} ({seeds})")[0]
+                ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            gx, gy = CROSS_MAZE_GOALS[goal]
+            if metric.startswith("final_distance"):
+                ax.axhline(float(np.hypot(gx, gy)), color="0.5", ls="--", lw=1, label="start (not moving)")
+                ax.axhline(2.0, color="0.5", ls=":", lw=1, label="goal reached")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
+            ax.set_title(f"goal {goal}: ({gx:g}, {gy:g})")
+            ax.set_xlabel("env steps")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
