@@ -22,7 +22,7 @@ from pathlib import Path
 
 from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 
-LOGS = ("config.json", "eval.csv", "episodes.csv", "metrics.csv")
+LOGS = ("config.json", "eval.csv", "episodes.csv", "metrics.csv", "policy.lsp")  # policy.lsp: a finished run
 
 
 def save(run: Path, dest: Path) -> None:
