@@ -46,8 +46,8 @@ def method_names(freeze: list[int]) -> list[str]:
     return ["single", "e2e-4"] + [f"two-level@{point // 1000}k" for point in freeze]
 
 
-def stack_job(entry: tuple, env_id: str, settings: argparse.Namespace) -> tuple[Path, list[str]]:
-    run, _, frozen, seed, point = entry
+def stack_job(run: Path, frozen: Path, seed: int, point: int, env_id: str, settings: argparse.Namespace):
+    """(run, command) of a second level on the snapshot ``frozen`` taken at step ``point``."""
     return run, job(run, settings.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)], settings)
 
 
@@ -137,26 +137,26 @@ def main() -> None:
         if unknown:
             parser.error(f"--methods: unknown {unknown}; the rows are {rows}")
         wanted = set(args.methods or rows)
-        jobs = []  # (run, command or None while its frozen snapshot does not exist yet)
+        first, later = [], []  # later: second levels whose frozen snapshot the first batch will write
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
             if "single" in wanted and not finished(single, args.steps):
-                jobs.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
+                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
             if "e2e-4" in wanted and not finished(e2e, args.steps):
-                jobs.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
+                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
             for point in args.freeze:
                 run = runs / f"{env_id}__two-level-{point}__{seed}"
                 if f"two-level@{point // 1000}k" in wanted and not finished(run, args.steps - point):
-                    jobs.append((run, None, single / "checkpoints" / f"step_{point:09d}.lsp", seed, point))
-        # Second levels whose frozen snapshot exists start with the first batch; the others after it.
-        first = [(j[0], j[1]) if j[1] else stack_job(j, env_id, args) for j in jobs if j[1] or j[2].exists()]
-        later = [j for j in jobs if not j[1] and not j[2].exists()]
-        orphans = [str(j[2]) for j in later if j[2].parent.parent not in {run for run, _ in first}]
-        if orphans:
-            parser.error(f"no snapshot to freeze: {orphans[0]}; add --methods single to train the single level past it")
+                    frozen = single / "checkpoints" / f"step_{point:09d}.lsp"
+                    if frozen.exists():
+                        first.append(stack_job(run, frozen, seed, point, env_id, args))
+                    elif single in {r for r, _ in first}:
+                        later.append((run, frozen, seed, point))
+                    else:
+                        parser.error(f"no snapshot to freeze: {frozen}; add --methods single to train the single level past it")
         run_pinned(first, args.jobs)
-        run_pinned([stack_job(j, env_id, args) for j in later], args.jobs)
+        run_pinned([stack_job(*entry, env_id, args) for entry in later], args.jobs)
     name = args.name or f"fig4_{env_id}"
     collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"{name}.csv", ROOT / "results" / f"{name}.png")
 

@@ -257,15 +257,14 @@ def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, hel
         assert len({next(iter(v)) for v in per_episode.values()}) == 3  # a new latent each episode
 
 
-def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
+def straight_and_resumed(tmp_path, settings: dict, before_resume=lambda: None):
+    """(a run of ``settings`` trained straight through, the same run Ctrl-C'd at step 173 and resumed)."""
     import os
     import signal
 
     from latent_space_policies.errors import TrainingInterrupted
     from latent_space_policies.training import resume
 
-    base = train(tiny(tmp_path, run_name="base", total_steps=150))
-    settings = dict(base=str(base.run_dir), action_repeat=2, total_steps=260, checkpoint_every=100)
     straight = train(tiny(tmp_path, run_name="straight", **settings))
 
     def interrupt(trainer):
@@ -274,35 +273,31 @@ def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
 
     with pytest.raises(TrainingInterrupted):
         train(tiny(tmp_path, run_name="stopped", **settings), callback=interrupt)
+    before_resume()
+    return straight, resume(tmp_path / "stopped")
+
+
+def assert_same_state(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a.state), jax.tree_util.tree_leaves(b.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_stacked_run_resumes_exactly_after_an_interruption(tmp_path):
     import shutil
 
-    shutil.rmtree(base.run_dir)  # the resumed run needs only its own checkpoint
-    resumed = resume(tmp_path / "stopped")
-    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    base = train(tiny(tmp_path, run_name="base", total_steps=150))
+    settings = dict(base=str(base.run_dir), action_repeat=2, total_steps=260, checkpoint_every=100)
+    # The resumed run needs only its own checkpoint.
+    straight, resumed = straight_and_resumed(tmp_path, settings, before_resume=lambda: shutil.rmtree(base.run_dir))
+    assert_same_state(straight, resumed)
 
 
 def test_a_stateful_reward_resumes_with_its_state(tmp_path):
     """The visit counts of a count-based bonus travel in the checkpoint: an interrupted and resumed
     run trains exactly as one that was not interrupted (without them its rewards would differ)."""
-    import os
-    import signal
-
-    from latent_space_policies.errors import TrainingInterrupted
-    from latent_space_policies.training import resume
-
     settings = dict(reward="task+10*custom_reward:ObservationVisits", total_steps=260, checkpoint_every=100)
-    straight = train(tiny(tmp_path, run_name="straight", **settings))
-
-    def interrupt(trainer):
-        if trainer.step == 173:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(TrainingInterrupted):
-        train(tiny(tmp_path, run_name="stopped", **settings), callback=interrupt)
-    resumed = resume(tmp_path / "stopped")
-    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    straight, resumed = straight_and_resumed(tmp_path, settings)
+    assert_same_state(straight, resumed)
     straight_log = (tmp_path / "straight" / "episodes.csv").read_text()
     assert (tmp_path / "stopped" / "episodes.csv").read_text() == straight_log
 

@@ -16,6 +16,7 @@ Terms add up with ``+`` and take a weight with ``*``: ``"task+0.5*visits_xy"``.
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Callable
 
 import gymnasium as gym
@@ -69,7 +70,7 @@ class VisitsXY:
 
     def __call__(self, observation, action, next_observation, reward, info) -> float:
         x, y = self.position(next_observation, info)
-        key = (int(np.floor(x / self.cell)), int(np.floor(y / self.cell)))
+        key = (math.floor(x / self.cell), math.floor(y / self.cell))
         count = self.counts.get(key, 0) + 1
         self.counts[key] = count
         return count**-0.5
