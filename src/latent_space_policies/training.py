@@ -312,6 +312,38 @@ class Trainer:
             self.writer.add_scalar("eval/return_deterministic", row["return_deterministic_mean"], self.step)
         return row
 
+    def _end_episode(self, info: dict) -> float:
+        """Log the episode that just ended and start the next one's bookkeeping; returns its return."""
+        episode_return, length = self.episode_return, len(self.episode_actions)
+        self.episode_log.append(
+            {
+                "step": self.step,
+                "episode": self.episode_index,
+                "return": episode_return,
+                "length": length,
+                "final_distance": info.get("distance_to_goal", ""),
+            }
+        )
+        if self.writer is not None:
+            self.writer.add_scalar("charts/episodic_return", episode_return, self.step)
+            self.writer.add_scalar("charts/episodic_length", length, self.step)
+        self.episode_index += 1
+        self.episode_actions, self.episode_return = [], 0.0
+        return episode_return
+
+    def _log_metrics(self, metrics, sps: float) -> None:
+        """One row of metrics.csv (and TensorBoard scalars) from the last update's metrics."""
+        values = {} if metrics is None else {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if values:
+            self.metric_log.append(
+                {"step": self.step, "sps": round(sps, 1)} | {k: v for k, v in values.items() if k in METRIC_FIELDS}
+            )
+        if self.writer is not None:
+            self.writer.add_scalar("charts/SPS", sps, self.step)
+            for name, value in values.items():
+                group = "losses" if name.endswith("_loss") else "charts"
+                self.writer.add_scalar(f"{group}/{name}", value, self.step)
+
     def wall_time(self) -> float:
         """Seconds of training so far, summed over the processes of a resumed run (up to its checkpoint)."""
         return self.wall_time_before + time.time() - self.start_time
@@ -345,21 +377,7 @@ class Trainer:
                     self.episode_return += float(reward)
                     self.step += 1
                     if terminated or truncated:
-                        last_return = self.episode_return
-                        self.episode_log.append(
-                            {
-                                "step": self.step,
-                                "episode": self.episode_index,
-                                "return": last_return,
-                                "length": len(self.episode_actions),
-                                "final_distance": info.get("distance_to_goal", ""),
-                            }
-                        )
-                        if self.writer is not None:
-                            self.writer.add_scalar("charts/episodic_return", last_return, self.step)
-                            self.writer.add_scalar("charts/episodic_length", len(self.episode_actions), self.step)
-                        self.episode_index += 1
-                        self.episode_actions, self.episode_return = [], 0.0
+                        last_return = self._end_episode(info)
                         observation = self._reset_episode()
                         latent = self.episode_latent(TRAIN_STREAM, self.episode_index)
                     else:
@@ -380,20 +398,9 @@ class Trainer:
                         if bool(self.state.nonfinite):
                             raise TrainingDivergedError(self._diverged_message())
                         now = time.time()
-                        sps = (self.step - sps_step) / max(now - sps_time, 1e-9)
+                        self._log_metrics(metrics, sps=(self.step - sps_step) / max(now - sps_time, 1e-9))
                         sps_time, sps_step = now, self.step
                         bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
-                        values = {} if metrics is None else {k: float(v) for k, v in jax.device_get(metrics).items()}
-                        if values:
-                            self.metric_log.append(
-                                {"step": self.step, "sps": round(sps, 1)}
-                                | {k: v for k, v in values.items() if k in METRIC_FIELDS}
-                            )
-                        if self.writer is not None:
-                            self.writer.add_scalar("charts/SPS", sps, self.step)
-                            for name, value in values.items():
-                                group = "losses" if name.endswith("_loss") else "charts"
-                                self.writer.add_scalar(f"{group}/{name}", value, self.step)
                     if config.eval_every and self.step % config.eval_every == 0:
                         last_eval = self._evaluate()["return_stochastic_mean"]
                         bar.set_postfix(ret=f"{last_return:.1f}", eval=f"{last_eval:.1f}", refresh=False)
