@@ -176,7 +176,7 @@ def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_c
 
 
 @pytest.mark.slow
-def test_maze_runs_log_final_distance_and_finetuning_starts_from_the_given_policy(tmp_path):
+def test_maze_runs_log_final_distance_and_finetuning_starts_from_the_given_policy(tmp_path, capsys):
     import jax
 
     from latent_space_policies.hierarchy import load_levels
@@ -215,6 +215,13 @@ def test_maze_runs_log_final_distance_and_finetuning_starts_from_the_given_polic
         assert float(row["success_deterministic_rate"]) == 0.0
     episodes = list(csv.DictReader(open(result.run_dir / "episodes.csv")))
     assert episodes and all(float(e["final_distance"]) > 0 for e in episodes)
+    # `lsp eval` of a maze policy reports how many episodes reached the goal and where they ended.
+    from latent_space_policies.cli import main
+
+    assert main(["eval", str(result.run_dir), "--episodes", "2", "--max-episode-steps", "60"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("LSP/AntCrossMaze-Goal2-v0: goal reached in 0 of 2 episodes; final distance ")
+    assert 10.0 < float(line.rsplit("distance ", 1)[1].split()[0]) < 14.0  # 60 steps from (0, 0) toward (12, 0)
 
     # A policy with other networks cannot seed the run, and says why.
     wide = TrainConfig(

@@ -183,6 +183,7 @@ def run_eval(args: EvalArgs) -> None:
     # The top level acts in the env with every level below it embedded (their latent holds included).
     env = env_for(env, loaded.levels[:-1], reward=top.reward, observation=config.get("observation", "all"))
     frames = [] if args.video else None
+    final_infos: list[dict] = []
     results = evaluate(
         top.policy,
         top.params,
@@ -192,10 +193,15 @@ def run_eval(args: EvalArgs) -> None:
         deterministic=args.deterministic,
         seed=args.seed,
         frames=frames,
+        final_infos=final_infos,
     )
     returns = np.array([r for r, _ in results])
     mode = "deterministic" if args.deterministic else "stochastic"
     print(f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode})")
+    if final_infos and all("distance_to_goal" in info for info in final_infos):  # a maze: how many got there
+        reached = sum(bool(info.get("is_success")) for info in final_infos)
+        distance = np.mean([info["distance_to_goal"] for info in final_infos])
+        print(f"{env_id}: goal reached in {reached} of {len(final_infos)} episodes; final distance {distance:.2f} (mean)")
     if args.video:
         try:
             import imageio.v2 as imageio

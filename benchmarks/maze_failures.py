@@ -1,0 +1,164 @@
+"""Where and how a trained maze policy fails: each evaluation episode's outcome and where it ended.
+
+    python benchmarks/maze_failures.py RUN [RUN ...] --episodes 50 --output results/F.json
+
+Each RUN is a finished cross-maze run folder (its policy.lsp: a hierarchy or a single level). The
+script plays ``--episodes`` episodes per mode (stochastic, as the run's evaluations draw them, and
+deterministic) with the evaluation seeds of round 1000 (``--round``), i.e. episodes the run never
+evaluated (``--round STEP/EVAL_EVERY --episodes EVAL_EPISODES`` replays the run's own evaluation),
+and records after every env step the torso's position and tilt. Each episode is classed as:
+
+- ``success``: the torso came within 2 of the goal;
+- ``upside_down``: not reached, and the torso ends on its back (its up axis below the horizon);
+- ``wrong_arm``: not reached, ends upright in the arm of another goal;
+- ``short``: not reached, ends upright in the start corridor, the junction or the goal's own arm.
+
+``stalled`` counts the failures whose torso moved less than 1 m over their last 300 env steps.
+Also per mode: the success rate, the mean final distance and the share of env steps spent
+upside down. The question it answers: is a failure the layer's (it falls over or stalls), the high
+level's (it takes the wrong arm), or the budget's (it heads the right way and runs out of time)?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, GOAL_RADIUS, torso_up
+from latent_space_policies.evaluation import evaluate, make_act_fns
+from latent_space_policies.levels import env_for, load_levels
+
+FIRST_ROUND = 1000  # an evaluation round the run itself never used (it numbers them step // eval_every)
+
+
+def region(xy) -> str:
+    """'junction' within 2 of (6, 0), else the nearest of the start corridor and the three arms."""
+    xy = np.asarray(xy, np.float64)
+    junction = np.asarray(CROSS_MAZE_JUNCTION)
+    if np.linalg.norm(xy - junction) <= 2.0:
+        return "junction"
+    segments = {"start": (np.zeros(2), junction)} | {
+        f"arm{k}": (junction, np.asarray(goal)) for k, goal in enumerate(CROSS_MAZE_GOALS)
+    }
+
+    def distance(a, b):
+        t = float(np.clip(np.dot(xy - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0))
+        return float(np.linalg.norm(xy - (a + t * (b - a))))
+
+    return min(segments, key=lambda name: distance(*segments[name]))
+
+
+class _Tracker(gym.Wrapper):
+    """Records the torso's xy and up-cosine after every env step of the maze (under the frozen levels)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.paths: list[list[tuple[float, float, float]]] = []  # one per episode, the last one growing
+
+    def _record(self):
+        inner = self.env.unwrapped
+        x, y = inner.data.body(inner._main_body).xpos[:2]
+        self.paths[-1].append((float(x), float(y), torso_up(inner)))
+
+    def reset(self, **kwargs):
+        self.paths.append([])
+        result = self.env.reset(**kwargs)
+        self._record()
+        return result
+
+    def step(self, action):
+        result = self.env.step(action)
+        self._record()
+        return result
+
+
+def classify(path, final_info, goal: int) -> dict:
+    xy, up = np.asarray(path[-1][:2]), path[-1][2]
+    back = max(0, len(path) - 1 - 300)
+    moved = float(np.linalg.norm(xy - np.asarray(path[back][:2])))
+    where = region(xy)
+    if final_info["is_success"]:
+        outcome = "success"
+    elif up < 0:
+        outcome = "upside_down"
+    elif where.startswith("arm") and where != f"arm{goal}":
+        outcome = "wrong_arm"
+    else:
+        outcome = "short"
+    return {
+        "outcome": outcome,
+        "region": where,
+        "final_distance": float(final_info["distance_to_goal"]),
+        "stalled": bool(outcome != "success" and moved < 1.0),
+        "upside_down_share": float(np.mean([p[2] < 0 for p in path])),
+        "env_steps": len(path) - 1,
+    }
+
+
+def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int = 0) -> dict:
+    levels, metadata = load_levels(run / "policy.lsp")
+    config = metadata.get("config", {})
+    env_id = metadata.get("env_id") or config["env_id"]
+    goal = int(env_id.split("Goal")[1].split("-")[0])
+    top = levels[-1]
+    act_fns = make_act_fns(top.policy)
+    report: dict = {"run": str(run), "env_id": env_id, "step": int(metadata.get("step", 0)), "modes": {}}
+    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+        tracker = _Tracker(gym.make(env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
+        env = env_for(tracker, levels[:-1], reward=top.reward, observation=config.get("observation", "all"))
+        infos: list = []
+        evaluate(
+            top.policy, top.params, env, episodes=episodes, deterministic=deterministic, seed=seed,
+            round_index=round_index, act_fns=act_fns, final_infos=infos,
+            latent_per_episode=bool(config.get("latent_per_episode", False)),
+        )  # fmt: skip
+        rows = [classify(path, info, goal) for path, info in zip(tracker.paths, infos)]
+        env.close()
+        outcomes = [r["outcome"] for r in rows]
+        report["modes"][mode] = {
+            "episodes": episodes,
+            "success_rate": outcomes.count("success") / episodes,
+            "counts": {k: outcomes.count(k) for k in ("success", "upside_down", "wrong_arm", "short")},
+            "stalled_failures": sum(r["stalled"] for r in rows),
+            "final_distance_mean": float(np.mean([r["final_distance"] for r in rows])),
+            "failure_regions": {
+                k: sum(r["region"] == k for r in rows if r["outcome"] != "success")
+                for k in ("start", "junction", "arm0", "arm1", "arm2")
+            },
+            "upside_down_share": float(np.mean([r["upside_down_share"] for r in rows])),
+            "episodes_detail": rows,
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--round", type=int, default=FIRST_ROUND, help="evaluation round of the seeds")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    reports = []
+    for run in args.runs:
+        if not (run / "policy.lsp").exists():
+            raise SystemExit(f"{run}: no policy.lsp (is the run finished?)")
+    for run in args.runs:
+        report = diagnose(run, args.episodes, args.round)
+        reports.append(report)
+        for mode, m in report["modes"].items():
+            print(
+                f"{run.name} @ {report['step']} {mode:13s} success {m['success_rate']:.2f}  {m['counts']}  "
+                f"stalled {m['stalled_failures']}  failures in {m['failure_regions']}  "
+                f"final distance {m['final_distance_mean']:.2f}  upside down {m['upside_down_share']:.0%}"
+            )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(reports, indent=1))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
