@@ -93,6 +93,8 @@ def classify(path, final_info, goal: int) -> dict:
         "outcome": outcome,
         "region": where,
         "final_distance": float(final_info["distance_to_goal"]),
+        "final_xy": [round(float(v), 2) for v in xy],
+        "final_up": round(float(up), 3),
         "stalled": bool(outcome != "success" and moved < 1.0),
         "upside_down_share": float(np.mean([p[2] < 0 for p in path])),
         "env_steps": len(path) - 1,
