@@ -28,9 +28,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, GOAL_RADIUS, torso_up
-from latent_space_policies.evaluation import evaluate, make_act_fns
-from latent_space_policies.levels import env_for, load_levels
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, torso_up
+from latent_space_policies.loading import load_policy
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used (it numbers them step // eval_every)
 
@@ -102,24 +101,18 @@ def classify(path, final_info, goal: int) -> dict:
 
 
 def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int = 0) -> dict:
-    levels, metadata = load_levels(run / "policy.lsp")
-    config = metadata.get("config", {})
-    env_id = metadata.get("env_id") or config["env_id"]
-    goal = int(env_id.split("Goal")[1].split("-")[0])
-    top = levels[-1]
-    act_fns = make_act_fns(top.policy)
-    report: dict = {"run": str(run), "env_id": env_id, "step": int(metadata.get("step", 0)), "modes": {}}
+    loaded = load_policy(run / "policy.lsp")
+    config = loaded.metadata.get("config", {})
+    goal = int(loaded.env_id.split("Goal")[1].split("-")[0])
+    report: dict = {"run": str(run), "env_id": loaded.env_id, "step": int(loaded.metadata.get("step", 0)), "modes": {}}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        tracker = _Tracker(gym.make(env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
-        env = env_for(tracker, levels[:-1], reward=top.reward, observation=config.get("observation", "all"))
+        tracker = _Tracker(gym.make(loaded.env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
         infos: list = []
-        evaluate(
-            top.policy, top.params, env, episodes=episodes, deterministic=deterministic, seed=seed,
-            round_index=round_index, act_fns=act_fns, final_infos=infos,
-            latent_per_episode=bool(config.get("latent_per_episode", False)),
-        )  # fmt: skip
+        loaded.evaluate(
+            tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index, final_infos=infos
+        )
         rows = [classify(path, info, goal) for path, info in zip(tracker.paths, infos)]
-        env.close()
+        tracker.close()
         outcomes = [r["outcome"] for r in rows]
         report["modes"][mode] = {
             "episodes": episodes,

@@ -162,9 +162,8 @@ def run_eval(args: EvalArgs) -> None:
 
     from latent_space_policies.envs import make_env
     from latent_space_policies.errors import CheckpointError, ShapeError
-    from latent_space_policies.hierarchy import ObservationMap, env_for
+    from latent_space_policies.hierarchy import ObservationMap
     from latent_space_policies.loading import load_policy
-    from latent_space_policies.evaluation import evaluate
 
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
@@ -179,22 +178,13 @@ def run_eval(args: EvalArgs) -> None:
         )
     if args.env_id and args.env_id != loaded.env_id:
         print(f"note: policy trained on {loaded.env_id}, evaluated on {env_id}", file=sys.stderr)
-    top = loaded.levels[-1]
-    # The top level acts in the env with every level below it embedded (their latent holds included).
-    env = env_for(env, loaded.levels[:-1], reward=top.reward, observation=config.get("observation", "all"))
     frames = [] if args.video else None
     final_infos: list[dict] = []
-    results = evaluate(
-        top.policy,
-        top.params,
-        env,
-        latent_per_episode=bool(config.get("latent_per_episode", False)),
-        episodes=args.episodes,
-        deterministic=args.deterministic,
-        seed=args.seed,
-        frames=frames,
+    # The top level acts in the env with every level below it embedded (their latent holds included).
+    results = loaded.evaluate(
+        env, episodes=args.episodes, deterministic=args.deterministic, seed=args.seed, frames=frames,
         final_infos=final_infos,
-    )
+    )  # fmt: skip
     returns = np.array([r for r, _ in results])
     mode = "deterministic" if args.deterministic else "stochastic"
     print(f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode})")

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from latent_space_policies.errors import ShapeError
-from latent_space_policies.levels import ComposedPolicy, Level, load_levels
-from latent_space_policies.evaluation import make_act_fns
+from latent_space_policies.levels import ComposedPolicy, Level, env_for, load_levels
+from latent_space_policies.evaluation import evaluate, make_act_fns
 
 
 @dataclasses.dataclass
@@ -76,6 +76,25 @@ class LoadedPolicy:
         latent = self._check(latent, self.latent_dim, "latent")
         action, log_prob = self._forward(self.params, observation, latent)
         return np.asarray(action), np.asarray(log_prob)
+
+    def wrap(self, env):
+        """``env`` (the task) as the top level acts in it: the lower levels embedded with their latent
+        holds, the top level's reward, and the part of the observation it was trained on."""
+        config = self.metadata.get("config", {})
+        return env_for(env, self.levels[:-1], reward=self.levels[-1].reward, observation=config.get("observation", "all"))
+
+    def evaluate(self, env, *, episodes: int, deterministic: bool = False, seed: int = 0, round_index: int = 0,
+                 frames: list | None = None, final_infos: list | None = None) -> list[tuple[float, int]]:
+        """(return, length) of ``episodes`` episodes of the task ``env`` (wrapped with :meth:`wrap`),
+        drawn as the run's own evaluations draw them (its latent held per episode where it was trained so)."""
+        top = self.levels[-1]
+        if not hasattr(self, "_top_act"):
+            self._top_act = make_act_fns(top.policy)
+        return evaluate(
+            top.policy, top.params, self.wrap(env), episodes=episodes, deterministic=deterministic, seed=seed,
+            round_index=round_index, act_fns=self._top_act, frames=frames, final_infos=final_infos,
+            latent_per_episode=bool(self.metadata.get("config", {}).get("latent_per_episode", False)),
+        )  # fmt: skip
 
     def latent_from_action(self, observation, action) -> tuple[np.ndarray, np.ndarray]:
         """h = f^-1(a; s) and log pi(a|s)."""

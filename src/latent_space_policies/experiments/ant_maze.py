@@ -448,23 +448,17 @@ def maze_video(policy_path: str | Path, goal: int, video_path: str | Path, episo
         import imageio.v2 as imageio
     except ImportError:
         raise LSPError("video needs the 'video' extra: pip install 'latent-space-policies[video]'") from None
-    from latent_space_policies.hierarchy import env_for, load_levels
-    from latent_space_policies.evaluation import evaluate, make_act_fns
+    from latent_space_policies.loading import load_policy
 
-    levels, metadata = load_levels(policy_path)
-    config = metadata.get("config", {})
-    act_fns = make_act_fns(levels[-1].policy)
+    loaded = load_policy(policy_path)
 
     def episode(index: int, frames: list | None) -> dict:
         render = {"render_mode": "rgb_array", "camera_name": "maze_top", "width": 480, "height": 360}
         env = gym.make(maze_id(goal), **(render if frames is not None else {}))
-        env = env_for(env, levels[:-1], reward=levels[-1].reward, observation=config.get("observation", "all"))
         infos: list = []
-        [(total, length)] = evaluate(
-            levels[-1].policy, levels[-1].params, env, episodes=1, deterministic=False, seed=seed,
-            round_index=index, act_fns=act_fns, frames=frames, final_infos=infos,
-            latent_per_episode=bool(config.get("latent_per_episode", False)),
-        )  # fmt: skip
+        [(total, length)] = loaded.evaluate(
+            env, episodes=1, deterministic=False, seed=seed, round_index=index, frames=frames, final_infos=infos
+        )
         env.close()
         return {"distance": float(infos[0]["distance_to_goal"]), "success": bool(infos[0]["is_success"]),
                 "length": length, "return": total, "episode": index}  # fmt: skip
