@@ -234,6 +234,49 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_pat
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(trees["state"]["policy_params"]))
 
 
+def test_ctrl_c_during_start_up_stops_the_run_at_its_first_step_with_a_checkpoint(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C while `lsp train` builds its envs (or XLA compiles) is neither lost nor raised inside
+    the start-up: the run stops at step 1 with a checkpoint it resumes from, and the handler of the
+    outer flag is restored afterwards."""
+    import latent_space_policies.training as training
+
+    build, calls = training.make_training_env, []
+
+    def build_and_interrupt(*args, **kwargs):  # the training env and the evaluation env: one signal
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(training, "make_training_env", build_and_interrupt)
+    args = ["train", "--env-id", "Pendulum-v1", "--total-steps", "400", "--learning-starts", "200",
+            "--eval-every", "200", "--eval-episodes", "1", "--output-dir", str(tmp_path), "--run-name", "early",
+            "--no-progress", "--batch-size", "32", "--no-tensorboard"]  # fmt: skip
+    before = signal.getsignal(signal.SIGINT)
+    assert main(args) == 130
+    assert "interrupted at step 1" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before
+    _, metadata = load_checkpoint(tmp_path / "early" / "checkpoints" / "latest.lsp")
+    assert metadata["step"] == 1
+    monkeypatch.setattr(training, "make_training_env", build)
+    assert main(["train", "--resume", str(tmp_path / "early"), "--no-progress"]) == 0
+    assert "done: 400 steps" in capsys.readouterr().out
+
+
+def test_an_inner_stop_flag_inherits_a_pending_request():
+    from latent_space_policies.training import StopFlag
+
+    with StopFlag() as outer:
+        with StopFlag() as quiet:
+            assert not quiet.requested
+        os.kill(os.getpid(), signal.SIGINT)
+        assert outer.requested
+        with StopFlag() as inner:
+            assert inner.requested
+            with pytest.raises(KeyboardInterrupt):  # a second signal: stop at once
+                os.kill(os.getpid(), signal.SIGINT)
+
+
 def test_cli_train_then_eval(tmp_path, capsys):
     args = ["train", "--env-id", "Pendulum-v1", "--total-steps", "400", "--learning-starts", "200",
             "--eval-every", "200", "--eval-episodes", "1", "--output-dir", str(tmp_path), "--run-name", "cli",

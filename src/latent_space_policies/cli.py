@@ -443,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
             AntMazePicturesArgs: run_ant_maze_pictures,
             OracleArgs: run_ant_maze_oracle,
         }
-        runners[type(args)](args)
+        if isinstance(args, (TrainArgs, StackArgs, HierarchyArgs)):
+            from latent_space_policies.training import StopFlag
+
+            with StopFlag(hard_exit=True):  # a Ctrl-C during start-up stops the run at its first step
+                runners[type(args)](args)
+        else:
+            runners[type(args)](args)
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -71,21 +72,37 @@ class TrainResult:
 class StopFlag:
     """The first of ``signals`` (default: Ctrl-C and SIGTERM, what `kill`, `docker stop`, Slurm and
     Kubernetes send) asks the loop to stop at the end of the current step with a checkpoint; a second
-    one raises KeyboardInterrupt. Handlers are installed only in the main thread and restored on exit."""
+    one raises KeyboardInterrupt. Handlers are installed only in the main thread and restored on exit.
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
+    Flags nest: a flag entered while an outer one has a request pending starts requested. The CLI's
+    training commands hold one over their whole start-up (imports aside), so that a Ctrl-C while the
+    envs are built or XLA compiles is not lost or raised inside a compilation (which can leave XLA
+    unable to shut down cleanly): the loop stops at its first step with a checkpoint. With
+    ``hard_exit`` a second signal ends the process at once (exit code 130) instead of raising.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM), hard_exit: bool = False):
         self.requested = False
+        self.hard_exit = hard_exit
         self._signals = signals
         self._previous: dict[int, Any] = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for signum in self._signals:
-                self._previous[signum] = signal.signal(signum, self._handle)
+                previous = signal.signal(signum, self._handle)
+                self._previous[signum] = previous
+                outer = getattr(previous, "__self__", None)
+                if isinstance(outer, StopFlag) and outer.requested:
+                    self.requested = True
         return self
 
     def _handle(self, signum, frame):
         if self.requested:
+            if self.hard_exit:
+                print("stopped at once; a run continues from its last checkpoint with: lsp train --resume RUN_DIR",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                os._exit(130)
             raise KeyboardInterrupt
         self.requested = True
 
