@@ -109,8 +109,9 @@ def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int
         tracker = _Tracker(gym.make(loaded.env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
         infos: list = []
         loaded.evaluate(
-            tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index, final_infos=infos
-        )
+            tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index,
+            final_infos=infos,
+        )  # fmt: skip
         rows = [classify(path, info, goal) for path, info in zip(tracker.paths, infos)]
         tracker.close()
         outcomes = [r["outcome"] for r in rows]

@@ -191,7 +191,8 @@ def run_eval(args: EvalArgs) -> None:
     if final_infos and all("distance_to_goal" in info for info in final_infos):  # a maze: how many got there
         reached = sum(bool(info.get("is_success")) for info in final_infos)
         distance = np.mean([info["distance_to_goal"] for info in final_infos])
-        print(f"{env_id}: goal reached in {reached} of {len(final_infos)} episodes; final distance {distance:.2f} (mean)")
+        episodes = len(final_infos)
+        print(f"{env_id}: goal reached in {reached} of {episodes} episodes; final distance {distance:.2f} (mean)")
     if args.video:
         try:
             import imageio.v2 as imageio

@@ -81,7 +81,8 @@ class LoadedPolicy:
         """``env`` (the task) as the top level acts in it: the lower levels embedded with their latent
         holds, the top level's reward, and the part of the observation it was trained on."""
         config = self.metadata.get("config", {})
-        return env_for(env, self.levels[:-1], reward=self.levels[-1].reward, observation=config.get("observation", "all"))
+        observation = config.get("observation", "all")
+        return env_for(env, self.levels[:-1], reward=self.levels[-1].reward, observation=observation)
 
     def evaluate(self, env, *, episodes: int, deterministic: bool = False, seed: int = 0, round_index: int = 0,
                  frames: list | None = None, final_infos: list | None = None) -> list[tuple[float, int]]:
