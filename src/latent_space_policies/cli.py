@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from latent_space_policies.errors import LSPError, TrainingInterrupted, read_toml
+from latent_space_policies.errors import STOPPED_AT_ONCE, LSPError, TrainingInterrupted, read_toml
 from latent_space_policies.training import TrainConfig
 
 
@@ -162,6 +162,7 @@ def run_eval(args: EvalArgs) -> None:
 
     from latent_space_policies.envs import make_env
     from latent_space_policies.errors import CheckpointError, ShapeError
+    from latent_space_policies.evaluation import goal_stats
     from latent_space_policies.hierarchy import ObservationMap
     from latent_space_policies.loading import load_policy
 
@@ -188,11 +189,10 @@ def run_eval(args: EvalArgs) -> None:
     returns = np.array([r for r, _ in results])
     mode = "deterministic" if args.deterministic else "stochastic"
     print(f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode})")
-    if final_infos and all("distance_to_goal" in info for info in final_infos):  # a maze: how many got there
-        reached = sum(bool(info.get("is_success")) for info in final_infos)
-        distance = np.mean([info["distance_to_goal"] for info in final_infos])
-        episodes = len(final_infos)
-        print(f"{env_id}: goal reached in {reached} of {episodes} episodes; final distance {distance:.2f} (mean)")
+    goal = goal_stats(final_infos)
+    if goal is not None:  # a maze: how many got there
+        reached, episodes = round(goal[0] * len(final_infos)), len(final_infos)
+        print(f"{env_id}: goal reached in {reached} of {episodes} episodes; final distance {goal[1]:.2f} (mean)")
     if args.video:
         try:
             import imageio.v2 as imageio
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(stop), file=sys.stderr)
         return 130
     except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop at once, without a traceback
-        print("stopped at once; a run continues from its last checkpoint with: lsp train --resume RUN_DIR", file=sys.stderr)
+        print(STOPPED_AT_ONCE, file=sys.stderr)
         return 130
     except LSPError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -25,6 +25,10 @@ class TrainingInterrupted(LSPError):
     """Ctrl-C: the run saved a checkpoint and stopped."""
 
 
+# What a second Ctrl-C / SIGTERM prints: the process stops without a checkpoint of its own.
+STOPPED_AT_ONCE = "stopped at once; a run continues from its last checkpoint with: lsp train --resume RUN_DIR"
+
+
 class SettingsError(LSPError):
     """A setting is outside what it may be (checked before anything is built)."""
 

@@ -106,6 +106,15 @@ def evaluate(
     )
 
 
+def goal_stats(final_infos: list[dict]) -> tuple[float, float] | None:
+    """(share of episodes at the goal, mean final distance to it) from the last infos of episodes of a
+    goal task (a maze); None for a task whose infos carry no ``distance_to_goal``."""
+    if not final_infos or not all("distance_to_goal" in info for info in final_infos):
+        return None
+    success = float(np.mean([bool(info.get("is_success")) for info in final_infos]))
+    return success, float(np.mean([info["distance_to_goal"] for info in final_infos]))
+
+
 def make_act_fns(policy: Policy) -> dict[str, Callable]:
     def stochastic(params, observation, key):
         key, sample_key = jax.random.split(key)

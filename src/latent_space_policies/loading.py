@@ -37,6 +37,7 @@ class LoadedPolicy:
             self.policy = ComposedPolicy(self.levels)
             self.params = self.policy.params
         self._act = make_act_fns(self.policy)
+        self._top_act = self._act if len(self.levels) == 1 else make_act_fns(self.levels[-1].policy)
         self._key = jax.random.PRNGKey(0)
         self._forward = jax.jit(self.policy.action_from_latent)
         self._inverse = jax.jit(self.policy.latent_from_action)
@@ -89,8 +90,6 @@ class LoadedPolicy:
         """(return, length) of ``episodes`` episodes of the task ``env`` (wrapped with :meth:`wrap`),
         drawn as the run's own evaluations draw them (its latent held per episode where it was trained so)."""
         top = self.levels[-1]
-        if not hasattr(self, "_top_act"):
-            self._top_act = make_act_fns(top.policy)
         return evaluate(
             top.policy, top.params, self.wrap(env), episodes=episodes, deterministic=deterministic, seed=seed,
             round_index=round_index, act_fns=self._top_act, frames=frames, final_infos=final_infos,

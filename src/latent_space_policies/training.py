@@ -39,9 +39,10 @@ from latent_space_policies.agents import (  # noqa: F401  (TrainConfig, build_ag
     make_training_env,
     policy_spec,
 )
-from latent_space_policies.evaluation import TRAIN_STREAM, episode_seed, evaluate, make_act_fns
+from latent_space_policies.evaluation import TRAIN_STREAM, episode_seed, evaluate, goal_stats, make_act_fns
 from latent_space_policies.logs import EPISODE_FIELDS, EVAL_FIELDS, METRIC_FIELDS, CsvLog
 from latent_space_policies.errors import (
+    STOPPED_AT_ONCE,
     CheckpointError,
     SettingsError,
     ShapeError,
@@ -100,8 +101,7 @@ class StopFlag:
     def _handle(self, signum, frame):
         if self.requested:
             if self.hard_exit:
-                print("stopped at once; a run continues from its last checkpoint with: lsp train --resume RUN_DIR",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(STOPPED_AT_ONCE, file=sys.stderr, flush=True)
                 os._exit(130)
             raise KeyboardInterrupt
         self.requested = True
@@ -309,9 +309,10 @@ class Trainer:
                 latent_per_episode=self.config.latent_per_episode,
                 final_infos=final_infos,
             )
-            if all("distance_to_goal" in info for info in final_infos):
-                row[f"final_distance_{mode}_mean"] = float(np.mean([i["distance_to_goal"] for i in final_infos]))
-                row[f"success_{mode}_rate"] = float(np.mean([bool(i.get("is_success")) for i in final_infos]))
+            goal = goal_stats(final_infos)
+            if goal is not None:
+                row[f"final_distance_{mode}_mean"] = goal[1]
+                row[f"success_{mode}_rate"] = goal[0]
             returns = np.array([r for r, _ in results])
             if not np.isfinite(returns).all():
                 raise TrainingDivergedError(
