@@ -35,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jobs import finished, lsp_command, run_pinned  # noqa: E402
+from jobs import finished, lsp_command, run_driver, run_pinned  # noqa: E402
 
 def job(run: Path, steps: int, args: list[str], settings: argparse.Namespace) -> list[str]:
     common = ["--no-progress", "--eval-every", str(settings.eval_every), "--eval-episodes", str(settings.eval_episodes)]
@@ -162,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_driver(main)

@@ -19,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jobs import finished, lsp_command, run_pinned  # noqa: E402
+from jobs import finished, lsp_command, run_driver, run_pinned  # noqa: E402
 METHODS = {
     "lsp-modern": ["--variant", "modern"],
     "lsp-paper": ["--variant", "paper"],
@@ -95,4 +95,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_driver(main)

@@ -6,7 +6,18 @@ import csv
 import sys
 from pathlib import Path
 
+from latent_space_policies.errors import TrainingInterrupted
 from latent_space_policies.experiments.sweep import run_pinned  # noqa: F401  (the drivers import it from here)
+
+
+def run_driver(main) -> None:
+    """Run a driver's ``main``; a Ctrl-C or SIGTERM that stopped its runs (each saved a checkpoint)
+    ends it with the runner's one-line message and exit status 130, not a traceback."""
+    try:
+        main()
+    except TrainingInterrupted as stop:
+        print(str(stop), file=sys.stderr)
+        sys.exit(130)
 
 
 def finished(run: Path, steps: int) -> bool:

@@ -613,6 +613,28 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
     assert signal.getsignal(signum) == before  # the previous handler is back
 
 
+def test_a_benchmark_driver_stopped_by_a_signal_ends_with_one_line_and_status_130(capsys):
+    """benchmarks/jobs.run_driver: the runner's interruption reaches the user as its message, not a
+    traceback, with the status of a Ctrl-C."""
+    import importlib.util
+    from pathlib import Path
+
+    from latent_space_policies.errors import TrainingInterrupted
+
+    spec = importlib.util.spec_from_file_location("jobs", Path(__file__).parents[1] / "benchmarks" / "jobs.py")
+    jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jobs)
+
+    def main():
+        raise TrainingInterrupted("interrupted: 2 run(s) not finished (a, b); re-run the same command to continue")
+
+    with pytest.raises(SystemExit) as exit_:
+        jobs.run_driver(main)
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "interrupted: 2 run(s) not finished (a, b); re-run the same command to continue\n"
+    jobs.run_driver(lambda: None)  # a driver that finishes returns normally
+
+
 def test_run_pinned_under_nohup_leaves_a_hangup_ignored(tmp_path):
     import signal
     import sys
