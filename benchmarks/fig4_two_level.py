@@ -87,24 +87,29 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_cs
 
     fig, ax = plt.subplots(figsize=(6, 4))
     print(f"\n{'method':<18}{'final step':>12}{'stochastic return':>22}  seeds")
+    partial_drawn = False
     for method in dict.fromkeys(r["method"] for r in rows):
         steps = sorted({r["step"] for r in rows if r["method"] == method})
-        mean, std, kept = [], [], []
-        for step in steps:
-            values = [float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["step"] == step]
-            if len(values) == len(seeds):
-                kept.append(step)
-                mean.append(np.mean(values))
-                std.append(np.std(values))
-        if not kept:
-            continue
-        mean, std = np.array(mean), np.array(std)
-        ax.plot(kept, mean, label=method)
-        ax.fill_between(kept, mean - std, mean + std, alpha=0.2)
-        print(f"{method:<18}{kept[-1]:>12}{mean[-1]:>14.0f} +- {std[-1]:<6.0f}  {len(seeds)}")
+        values = {step: [float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["step"] == step] for step in steps}
+        kept = [step for step in steps if len(values[step]) == len(seeds)]
+        # runs still under way: where only some seeds have got to, a dashed mean over those that have
+        partial = [step for step in steps if len(values[step]) < len(seeds) and (not kept or step > kept[-1])]
+        if kept:
+            mean = np.array([np.mean(values[step]) for step in kept])
+            std = np.array([np.std(values[step]) for step in kept])
+            (line,) = ax.plot(kept, mean, label=method)
+            ax.fill_between(kept, mean - std, mean + std, alpha=0.2, color=line.get_color())
+            print(f"{method:<18}{kept[-1]:>12}{mean[-1]:>14.0f} +- {std[-1]:<6.0f}  {len(seeds)}")
+        if partial:
+            start = kept[-1:]  # join the dashed part to the solid one
+            xs = start + partial
+            ys = [np.mean(values[step]) for step in xs]
+            ax.plot(xs, ys, linestyle="--", color=line.get_color() if kept else None, label=None if kept else method)
+            partial_drawn = True
     ax.set_xlabel("environment steps (all levels)")
     ax.set_ylabel("return (stochastic policy)")
-    ax.set_title(f"{env_id}: two-level vs single-level SAC-LSP ({len(seeds)} seeds)")
+    note = "\n(dashed: mean of the seeds that have got there so far)" if partial_drawn else ""
+    ax.set_title(f"{env_id}: two-level vs single-level SAC-LSP ({len(seeds)} seeds){note}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
