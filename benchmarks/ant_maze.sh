@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/runs/ant_maze}
-COMMON=(--output-dir "$OUT" --pretrain-steps 1500000 --steps 300000 --eval-every 30000)
+COMMON=(--output-dir "$OUT" --pretrain-steps 1500000 --steps 300000 --eval-every 30000 --eval-episodes 5)
 STRONGEST=${STRONGEST:-finetune+motion}
 lsp experiment ant-maze "${COMMON[@]}" --methods hierarchy --seeds 0 1 2
 lsp experiment ant-maze "${COMMON[@]}" --methods hierarchy-paper --seeds 0
