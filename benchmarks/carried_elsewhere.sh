@@ -6,10 +6,10 @@
 #   # then, here: tar xzf maze_visits.tgz / fig4_*.tgz into folders and, per run,
 #   #   rm -rf benchmarks/carried/.../RUN && cp -r FOLDER/RUN benchmarks/carried/.../RUN
 #
-# It runs the 7 unfinished maze hierarchy runs and the Fig. 4 grid of seeds 0-2, one run per core
-# (16 cores), stops them all with one Ctrl-C after TRAIN seconds (each saves a checkpoint), and
-# writes OUT/{maze_visits,fig4_s0,fig4_s12}.tgz (carried copies: no replay). Edit the run lists for
-# other runs. Needs the package importable (pip install -e ., or PYTHONPATH=src); leave MUJOCO_GL
+# As used on 2026-12-04: it runs the maze hierarchy runs listed below (then unfinished; finished
+# runs are skipped) and the Fig. 4 grid of seeds 0-2, one run per core (16 cores), stops them all
+# with one Ctrl-C after TRAIN seconds (each saves a checkpoint), and writes
+# OUT/{maze_visits,fig4_s0,fig4_s12}.tgz (carried copies: no replay). Edit the run lists for other runs. Needs the package importable (pip install -e ., or PYTHONPATH=src); leave MUJOCO_GL
 # unset on a machine without EGL libraries. Used once on 2026-12-04 (16-core machine, 7.5 min).
 cd "$(dirname "$0")/.." || exit 1
 T0=$(date +%s)
