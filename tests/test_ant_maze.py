@@ -319,6 +319,26 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
     assert reward == 0.0 and not terminated and not info["is_success"]
 
 
+def test_u_maze_path_distance_walks_around_the_inner_wall():
+    """From the bottom-left cell's centre to the top-left one's, 8 m apart through the wall: the path
+    goes door to door round the U (worked by hand: 4 straight half-cells of 2 m, 3 doors 4 m apart of
+    which 2 cut a corner, 2*sqrt(8)); through a door it is continuous; in one cell it is straight."""
+    pytest.importorskip("gymnasium_robotics")
+    from latent_space_policies.envs.robotics import maze_path_distance, umaze_layout
+
+    maze = umaze_layout()
+    bottom_left, top_left = np.array([-4.0, -4.0]), np.array([-4.0, 4.0])
+    assert maze_path_distance(maze, bottom_left, top_left) == pytest.approx(16 + 2 * np.sqrt(8))
+    assert maze_path_distance(maze, top_left, bottom_left) == pytest.approx(16 + 2 * np.sqrt(8))
+    left, right = np.array([1.999, -4.0]), np.array([2.001, -4.0])  # either side of a door
+    assert abs(maze_path_distance(maze, left, top_left) - maze_path_distance(maze, right, top_left)) < 0.01
+    assert maze_path_distance(maze, [-4.5, 3.0], top_left) == pytest.approx(np.hypot(0.5, 1.0))
+    env = make_env("LSP/AntMazeUMaze-v0")
+    observation, info = env.reset(seed=3)
+    assert info["path_distance_to_goal"] == pytest.approx(maze_path_distance(maze, observation[:2], observation[2:4]))
+    assert info["path_distance_to_goal"] >= info["distance_to_goal"] - 1e-9
+
+
 def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):
     from latent_space_policies.experiments.ant_maze import _video_rank
 
@@ -404,22 +424,27 @@ def _untrained_locomotion_layer(path):
     return save_hierarchy(path, [Level(spec, params, env_id="LSP/AntArena-v0")], "LSP/AntArena-v0")
 
 
-def test_oracle_planning_leaves_the_real_episode_as_if_the_chosen_latents_were_played(tmp_path):
-    """The candidates run in scratch copies of the MuJoCo state: replaying the chosen latents, each
-    held 3 steps, from the same reset gives the same final state, bit for bit."""
+@pytest.mark.parametrize("env_id, skip", [("LSP/AntCrossMaze-Goal1-v0", 2), ("LSP/AntMazeUMaze-v0", 4)])
+def test_oracle_planning_leaves_the_real_episode_as_if_the_chosen_latents_were_played(tmp_path, env_id, skip):
+    """The candidates run in scratch copies of the MuJoCo state (in the U-maze, of the ant inside
+    its env): replaying the chosen latents, each held 3 steps, from the same reset gives the same
+    final state, bit for bit."""
     from latent_space_policies.experiments.maze_oracle import load_locomotion_layer, oracle_episode
 
+    if "UMaze" in env_id:
+        pytest.importorskip("gymnasium_robotics")
     level, forward = load_locomotion_layer(_untrained_locomotion_layer(tmp_path / "layer.lsp"))
-    env = make_env("LSP/AntCrossMaze-Goal1-v0", max_episode_steps=30)
+    env = make_env(env_id, max_episode_steps=30)
     record = oracle_episode(
-        env, level, forward, candidates=3, horizon=4, hold=3, rng=np.random.default_rng(0), reset_seed=5
-    )
+        env, level, forward, candidates=3, horizon=4, hold=3, rng=np.random.default_rng(0), reset_seed=5,
+        goal_radius=0.45 if "UMaze" in env_id else None,
+    )  # fmt: skip
     planned_qpos = env.unwrapped.data.qpos.copy()
     assert record["steps"] <= 30 and len(record["latents"]) == -(-record["steps"] // 3)
     observation, _ = env.reset(seed=5)
     for latent in record["latents"]:
         for _ in range(3):
-            action = np.asarray(forward(level.params, np.asarray(observation, np.float32)[2:], latent))
+            action = np.asarray(forward(level.params, np.asarray(observation, np.float32)[skip:], latent))
             observation, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 break
@@ -428,6 +453,7 @@ def test_oracle_planning_leaves_the_real_episode_as_if_the_chosen_latents_were_p
 
 
 def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, capsys):
+    import importlib.util
     import json
 
     from latent_space_policies.cli import main
@@ -441,6 +467,10 @@ def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, ca
     for row in report["goals"].values():
         assert 0.0 <= row["success_rate"] <= 1.0 and row["final_distance_mean"] > GOAL_RADIUS
         assert row["episodes"][0]["steps"] == 6
+    if importlib.util.find_spec("gymnasium_robotics"):
+        assert main([*argv, "--max-episode-steps", "6", "--maze", "umaze", "--output", str(out)]) == 0
+        row = json.loads(out.read_text())["goals"]["random"]
+        assert row["goal"] is None and row["start_distance_mean"] > 0.45 and row["episodes"][0]["steps"] == 6
     assert main([*argv, "--hold", "0"]) == 2
     assert "--hold must be at least 1" in capsys.readouterr().err
 

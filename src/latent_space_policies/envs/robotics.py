@@ -6,20 +6,66 @@ episodic (``continuing_task=False``: the episode ends at the goal) and flattened
 ``[achieved_goal (torso xy), desired_goal (goal xy), Ant-v5 observation without xy]``. So
 ``obs[4:]`` is exactly what a locomotion layer trained on ``LSP/AntArena-v0`` sees
 (``--base-observation 4:``), and the high level sees where it is and where the goal is. Each step's
-info carries ``distance_to_goal``, ``is_success`` and the torso's ``x_position``/``y_position`` like our
-cross maze.
+info carries ``distance_to_goal``, ``path_distance_to_goal`` (around the walls, see
+:func:`maze_path_distance`), ``is_success`` and the torso's ``x_position``/``y_position`` like our cross maze.
 """
 
 from __future__ import annotations
+
+import functools
 
 import gymnasium as gym
 import numpy as np
 
 from latent_space_policies.errors import UnknownEnvironmentError
 
+UMAZE_GOAL_RADIUS = 0.45  # Gymnasium-Robotics' own: the goal is reached within this of its point
+
+
+def maze_path_distance(maze, xy, goal_xy) -> float:
+    """Distance left to walk from ``xy`` to ``goal_xy`` around the walls of a Gymnasium-Robotics
+    ``Maze``: the shortest 4-connected path of open cells from ``xy``'s cell to the goal's cell
+    (breadth first), walked from door to door (the midpoints of the edges the path crosses). In the
+    U-maze's one-cell-wide corridors this is the walking distance up to how the corners are cut; it
+    is continuous through a door, and jumps by centimetres where the torso crosses an edge elsewhere.
+    Outside the open cells it is the straight-line distance."""
+    xy, goal_xy = np.asarray(xy, np.float64), np.asarray(goal_xy, np.float64)
+    grid = [[cell != 1 for cell in row] for row in maze.maze_map]
+    start = tuple(int(v) for v in maze.cell_xy_to_rowcol(xy))
+    goal = tuple(int(v) for v in maze.cell_xy_to_rowcol(goal_xy))
+
+    def is_open(cell):
+        return 0 <= cell[0] < len(grid) and 0 <= cell[1] < len(grid[0]) and grid[cell[0]][cell[1]]
+
+    if not (is_open(start) and is_open(goal)):
+        return float(np.linalg.norm(xy - goal_xy))
+    previous = {start: None}
+    frontier = [start]
+    while frontier and goal not in previous:
+        following = []
+        for i, j in frontier:
+            for cell in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+                if is_open(cell) and cell not in previous:
+                    previous[cell] = (i, j)
+                    following.append(cell)
+        frontier = following
+    if goal not in previous:
+        return float(np.linalg.norm(xy - goal_xy))
+    cells = [goal]
+    while previous[cells[-1]] is not None:
+        cells.append(previous[cells[-1]])
+    centres = [maze.cell_rowcol_to_xy(np.array(cell)) for cell in cells[::-1]]
+    points = [xy, *((a + b) / 2 for a, b in zip(centres[:-1], centres[1:])), goal_xy]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+
 
 class _GoalDistance(gym.Wrapper):
-    """Adds ``distance_to_goal`` and ``is_success`` (within 0.45, the env's own radius) to infos."""
+    """Adds ``distance_to_goal``, ``path_distance_to_goal`` and ``is_success`` (within 0.45, the env's
+    own radius) to infos."""
+
+    def path_distance_to_goal(self, xy) -> float:
+        """:func:`maze_path_distance` from ``xy`` to this episode's goal."""
+        return maze_path_distance(self.env.unwrapped.maze, xy, self.env.unwrapped.goal)
 
     def _annotate(self, observation, info):
         xy = observation["achieved_goal"]
@@ -27,7 +73,8 @@ class _GoalDistance(gym.Wrapper):
         return dict(
             info,
             distance_to_goal=distance,
-            is_success=bool(info.get("success", distance <= 0.45)),
+            path_distance_to_goal=self.path_distance_to_goal(xy),
+            is_success=bool(info.get("success", distance <= UMAZE_GOAL_RADIUS)),
             x_position=float(xy[0]),
             y_position=float(xy[1]),
         )
@@ -52,6 +99,15 @@ def make_ant_umaze(**kwargs) -> gym.Env:
     kwargs.setdefault("continuing_task", False)
     env = gym.make("AntMaze_UMaze-v5", **kwargs)
     return gym.wrappers.FlattenObservation(_GoalDistance(env))
+
+
+@functools.cache
+def umaze_layout():
+    """The U-maze's ``Maze`` (its map and cell geometry), for :func:`maze_path_distance` without an env."""
+    env = make_ant_umaze()
+    maze = env.unwrapped.maze
+    env.close()
+    return maze
 
 
 def register_robotics_envs() -> None:

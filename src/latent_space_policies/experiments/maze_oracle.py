@@ -1,20 +1,22 @@
 """The oracle steering check: how well can *any* high level steer a frozen locomotion layer
-through the cross maze?
+through the cross maze, or through Gymnasium-Robotics' U-maze?
 
     lsp experiment ant-maze-oracle runs/ant_maze/locomotion__0/policy.lsp --output results/oracle.json
+    lsp experiment ant-maze-oracle pretrained:ant_locomotion --maze umaze --hold 15 --episodes 20
 
 A planner takes the high level's place. At every decision it copies the MuJoCo state into K
 scratch copies, gives each a fresh latent h_k ~ N(0, I) (the first keeps the latent chosen last
 time), simulates the frozen layer holding h_k for ``horizon`` env steps (the layer still acts every
 step on its own observation, as in the hierarchy), and scores each by the path distance left to the
-goal along the corridors (start -> junction (6, 0) -> goal; a fall, or the torso turned upside
-down, which the maze does not count as a fall but leaves the ant stuck, scores worst). The real ant then
-holds the best latent for ``hold`` env steps (3, the maze high level's action repeat), and the
-planner decides again. Nothing is learned: what the planner reaches bounds what a trained high
+goal along the corridors (cross maze: start -> junction (6, 0) -> goal; U-maze: around the walls,
+``maze_path_distance``; a fall, or the torso turned upside down, which the maze does not count as a
+fall but leaves the ant stuck, scores worst). The real ant then holds the best latent for ``hold``
+env steps (the high level's action repeat), and the planner decides again. Nothing is learned: what the planner reaches bounds what a trained high
 level can reach on this layer with these latents. If the oracle does not reach the goals, no
 amount of high-level training will, and the layer (not the high level) must change.
 
-The report gives, per goal, the success rate, the fall rate, the rate of episodes that end with the
+The report gives, per goal (the U-maze draws its start and goal anew every episode: one row,
+``random``), the success rate, the fall rate, the rate of episodes that end with the
 ant on its back, and the final distance to the goal
 (straight-line, as the maze's metric) over ``episodes`` episodes, with the settings and the time
 it took.
@@ -30,20 +32,27 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from typing import Literal
+
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id, path_distance
+from latent_space_policies.envs.robotics import UMAZE_GOAL_RADIUS
 from latent_space_policies.errors import LSPError
 
 
 @dataclasses.dataclass
 class OracleArgs:
-    """Oracle steering check of a frozen locomotion layer in the cross maze (see the module doc)."""
+    """Oracle steering check of a frozen locomotion layer in a maze (see the module doc)."""
 
     policy: tyro.conf.Positional[str]
-    """The locomotion layer: a policy.lsp, a snapshot checkpoints/step_N.lsp, or a run folder."""
+    """The locomotion layer: a policy.lsp, a snapshot checkpoints/step_N.lsp, a run folder, or a
+    shipped layer (pretrained:ant_locomotion)."""
     output: str | None = None
     """Write the report here as JSON (default: print it only)."""
+    maze: Literal["cross", "umaze"] = "cross"
+    """The paper's cross maze (LSP/AntCrossMaze-Goal*), or Gymnasium-Robotics' U-maze
+    (LSP/AntMazeUMaze-v0: random start and goal every episode, goal radius 0.45)."""
     goals: tuple[int, ...] = (0, 1, 2)
-    """Goals: 0 = (6, -6), 1 = (6, 6), 2 = (12, 0)."""
+    """Cross-maze goals: 0 = (6, -6), 1 = (6, 6), 2 = (12, 0) (the U-maze draws its own)."""
     episodes: int = 10
     """Episodes per goal."""
     candidates: int = 16
@@ -51,21 +60,22 @@ class OracleArgs:
     horizon: int = 15
     """Env steps each candidate latent is simulated for, held fixed, before it is scored."""
     hold: int = 3
-    """Env steps the chosen latent is held for in the real episode (the high level's action repeat)."""
+    """Env steps the chosen latent is held for in the real episode (the high level's action repeat;
+    the maze runs use 15)."""
     min_upright: float = 0.5
     """A candidate whose torso tilts further than this (cosine of the tilt; 0.5 = 60 degrees) within
     the horizon is rejected as a fall: tilting that far usually ends on the ant's back."""
-    max_episode_steps: int = 1000
-    """Episode time limit in env steps (SPEC §6)."""
+    max_episode_steps: int | None = None
+    """Episode time limit in env steps (default: 1000 in the cross maze, SPEC §6; the U-maze's own 700)."""
     seed: int = 0
     """Seed of the resets and the candidate latents."""
 
 
 def _check(args: OracleArgs) -> None:
     for name in ("episodes", "candidates", "horizon", "hold", "max_episode_steps"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise LSPError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    bad = [g for g in args.goals if not 0 <= g < len(CROSS_MAZE_GOALS)]
+    bad = [g for g in args.goals if not 0 <= g < len(CROSS_MAZE_GOALS)] if args.maze == "cross" else []
     if bad:
         raise LSPError(f"unknown goals {bad}: the cross maze has goals 0, 1 and 2")
 
@@ -90,16 +100,31 @@ def _upright(inner, threshold: float = 0.0) -> bool:
     return bool(inner.data.body(inner._main_body).xmat[8] > threshold)
 
 
+def _path_left(env):
+    """The function xy -> distance left to walk to the goal of ``env``'s current episode."""
+    if hasattr(env.unwrapped, "waypoints"):  # the cross maze
+        return lambda xy: path_distance(xy, env.unwrapped.waypoints)
+    return env.get_wrapper_attr("path_distance_to_goal")  # the U-maze (envs.robotics)
+
+
 def oracle_episode(
-    env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int, min_upright: float = 0.5
+    env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int, min_upright: float = 0.5,
+    goal_radius: float | None = None,
 ) -> dict:
-    """One episode of the planner in ``env`` (an ``LSP/AntCrossMaze-Goal*`` env from make_env)."""
+    """One episode of the planner in ``env`` (an ``LSP/AntCrossMaze-Goal*`` or ``LSP/AntMazeUMaze-v0``
+    env from make_env). The layer sees the observation's last ``observation_dim`` entries (the maze's
+    ``obs[2:]`` or the U-maze's ``obs[4:]``), which is the simulated ant's own observation without xy.
+    With ``goal_radius``, a candidate that comes within it of the goal (by path distance) at any step
+    of its horizon scores best, the earlier the better: the real episode ends there."""
     import mujoco
 
-    inner = env.unwrapped
+    inner = getattr(env.unwrapped, "ant_env", env.unwrapped)  # the MuJoCo ant (inside the U-maze's env)
     model, real_data = inner.model, inner.data
     scratch = [mujoco.MjData(model) for _ in range(candidates)]
-    observation, _ = env.reset(seed=reset_seed)
+    observation, info = env.reset(seed=reset_seed)
+    start_distance = float(info["distance_to_goal"])
+    path_left = _path_left(env)
+    skip = np.asarray(observation).shape[0] - level.policy.observation_dim
     latent_dim = level.policy.action_dim
     chosen = rng.standard_normal(latent_dim).astype(np.float32)
     steps, info, held = 0, {}, []
@@ -108,26 +133,29 @@ def oracle_episode(
         while not (terminated or truncated):
             latents = rng.standard_normal((candidates, latent_dim)).astype(np.float32)
             latents[0] = chosen
-            observations = np.repeat(np.asarray(observation, np.float32)[None, 2:], candidates, axis=0)
+            observations = np.repeat(np.asarray(observation, np.float32)[None, skip:], candidates, axis=0)
             alive = np.ones(candidates, bool)
+            reached_at = np.full(candidates, np.inf)
             for data in scratch:
                 mujoco.mj_copyData(data, model, real_data)
-            for _ in range(horizon):
+            for step in range(horizon):
                 actions = np.asarray(forward(level.params, observations, latents))
                 for k in np.flatnonzero(alive):
                     inner.data = scratch[k]
                     inner.do_simulation(actions[k], inner.frame_skip)
                     observations[k] = inner._get_obs()[2:]
                     alive[k] = inner.is_healthy and _upright(inner, min_upright)
+                    if goal_radius is not None and reached_at[k] == np.inf:
+                        if path_left(inner.data.body(inner._main_body).xpos[:2]) <= goal_radius:
+                            reached_at[k], alive[k] = step, False  # stops simulating it; scored below
                 inner.data = real_data
-            scores = np.array(
-                [path_distance(data.body(inner._main_body).xpos[:2], inner.waypoints) for data in scratch]
-            )
+            scores = np.array([path_left(data.body(inner._main_body).xpos[:2]) for data in scratch])
             scores[~alive] = np.inf
-            chosen = latents[int(np.argmin(scores))] if alive.any() else latents[0]
+            scores[reached_at < np.inf] = reached_at[reached_at < np.inf] - horizon  # below any distance
+            chosen = latents[int(np.argmin(scores))] if np.isfinite(scores).any() else latents[0]
             held.append(chosen)
             for _ in range(hold):
-                low_observation = np.asarray(observation, np.float32)[2:]
+                low_observation = np.asarray(observation, np.float32)[skip:]
                 action = np.asarray(forward(level.params, low_observation, chosen))
                 observation, _, terminated, truncated, info = env.step(action)
                 steps += 1
@@ -142,6 +170,7 @@ def oracle_episode(
         "flipped": not fell and not info.get("is_success", False) and not _upright(inner),
         "final_distance": float(info["distance_to_goal"]),
         "final_path_distance": float(info["path_distance_to_goal"]),
+        "start_distance": start_distance,
         "steps": steps,
         "latents": np.array(held),  # the chosen latent of every decision (not in the JSON report)
     }
@@ -159,18 +188,24 @@ def run_oracle(args: OracleArgs) -> dict:
         "settings": {k: v for k, v in dataclasses.asdict(args).items() if k not in ("policy", "output")},
         "goals": {},
     }
-    for goal in args.goals:
-        env = make_env(cross_maze_id(goal), max_episode_steps=args.max_episode_steps)
-        if env.observation_space.shape[0] - 2 != level.policy.observation_dim:
+    goals = args.goals if args.maze == "cross" else ("random",)
+    for goal in goals:
+        if args.maze == "cross":
+            env = make_env(cross_maze_id(goal), max_episode_steps=args.max_episode_steps or 1000)
+            skip, seed_key, goal_radius = 2, goal, None  # the 2 m circle is wider than a decision's stride
+        else:
+            env = make_env("LSP/AntMazeUMaze-v0", max_episode_steps=args.max_episode_steps or 700)
+            skip, seed_key, goal_radius = 4, len(CROSS_MAZE_GOALS), UMAZE_GOAL_RADIUS
+        if env.observation_space.shape[0] - skip != level.policy.observation_dim:
             raise LSPError(
                 f"{args.policy} takes observations of size {level.policy.observation_dim}; the maze gives "
-                f"{env.observation_space.shape[0] - 2} after the torso's xy (train it on LSP/AntArena-v0)"
+                f"{env.observation_space.shape[0] - skip} after the torso's xy (train it on LSP/AntArena-v0)"
             )
-        rng = np.random.default_rng(np.random.SeedSequence([args.seed, goal]))
+        rng = np.random.default_rng(np.random.SeedSequence([args.seed, seed_key]))
         episodes = [
             oracle_episode(
                 env, level, forward, candidates=args.candidates, horizon=args.horizon, hold=args.hold,
-                rng=rng, reset_seed=args.seed * 1000 + k, min_upright=args.min_upright,
+                rng=rng, reset_seed=args.seed * 1000 + k, min_upright=args.min_upright, goal_radius=goal_radius,
             )  # fmt: skip
             for k in range(args.episodes)
         ]
@@ -179,7 +214,8 @@ def run_oracle(args: OracleArgs) -> dict:
             episode.pop("latents")
         distances = np.array([e["final_distance"] for e in episodes])
         report["goals"][str(goal)] = {
-            "goal": list(CROSS_MAZE_GOALS[goal]),
+            "goal": list(CROSS_MAZE_GOALS[goal]) if args.maze == "cross" else None,
+            "start_distance_mean": float(np.mean([e["start_distance"] for e in episodes])),
             "success_rate": float(np.mean([e["success"] for e in episodes])),
             "fall_rate": float(np.mean([e["fell"] for e in episodes])),
             "flip_rate": float(np.mean([e["flipped"] for e in episodes])),
@@ -200,7 +236,7 @@ def summary(report: dict) -> str:
     lines = [f"oracle on {report['policy']} ({report['wall_time_s']} s)"]
     for goal, row in report["goals"].items():
         lines.append(
-            f"  goal {goal} {tuple(row['goal'])}: success {row['success_rate']:.0%}, fell {row['fall_rate']:.0%}, "
+            f"  goal {goal} {tuple(row['goal'] or ())}: success {row['success_rate']:.0%}, fell {row['fall_rate']:.0%}, "
             f"ended on its back {row['flip_rate']:.0%}, "
             f"final distance {row['final_distance_mean']:.2f} +- {row['final_distance_std']:.2f}"
         )
