@@ -339,6 +339,33 @@ def test_u_maze_path_distance_walks_around_the_inner_wall():
     assert info["path_distance_to_goal"] >= info["distance_to_goal"] - 1e-9
 
 
+def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tmp_path):
+    """`--relabel-goals 2` on a U-maze high level (latents held 15 env steps, episodes of 3 decisions):
+    12 decisions = 4 episodes, each decision stored once as played and twice with a goal the
+    episode reached later; elsewhere the flag is a one-line error before any work."""
+    pytest.importorskip("gymnasium_robotics")
+    from latent_space_policies.training import Trainer, TrainConfig, train
+
+    layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")
+    config = TrainConfig(
+        env_id="LSP/AntMazeUMaze-v0", base=str(layer), base_observation="4:", action_repeat=15,
+        max_episode_steps=45, total_steps=12, learning_starts=1000, relabel_goals=2, eval_every=0,
+        checkpoint_every=0, output_dir=str(tmp_path), run_name="high", progress=False, tensorboard=False,
+    )  # fmt: skip
+    (tmp_path / "high").mkdir()
+    trainer = Trainer(config, tmp_path / "high")
+    trainer.run()
+    replay = trainer.replay
+    assert len(replay) == 12 + 2 * 12
+    played, copies = slice(0, 3), slice(3, 9)  # the first episode, then its copies
+    reached = {tuple(xy) for xy in replay.next_observation[played, 0:2]}
+    assert all(tuple(goal) in reached for goal in replay.observation[copies, 2:4])
+    np.testing.assert_array_equal(replay.observation[copies, 4:], np.repeat(replay.observation[played, 4:], 2, axis=0))
+    assert np.all(replay.observation[played, 2:4] == replay.observation[0, 2:4])  # the real goal, held
+    with pytest.raises(LSPError, match="--relabel-goals needs a goal env"):
+        train(dataclasses.replace(config, env_id="LSP/AntArena-v0", base=None, action_repeat=1, run_name="flat"))
+
+
 def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):
     from latent_space_policies.experiments.ant_maze import _video_rank
 

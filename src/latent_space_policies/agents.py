@@ -95,6 +95,13 @@ class TrainConfig:
     observation: str = "all"
     """The part of the env observation this layer's policy sees: 'all' or 'START:STOP' (e.g. '2:'
     hides the maze's torso xy from a fine-tuned locomotion policy)."""
+    relabel_goals: int = 0
+    """Hindsight relabelling (HER, 'future'): after each training episode, store this many extra copies
+    of each of its transitions whose goal is a position the episode reached later, paid
+    --relabel-reward where it is reached; for goal envs that say where their goal lives
+    (LSP/AntMazeUMaze-v0). 0: off. The replay grows to hold the copies."""
+    relabel_reward: float = 1000.0
+    """What this layer's --reward pays at the goal ('1000*task' on the U-maze: 1000), for relabelled copies."""
     init_policy: str | None = None
     """Start this policy from the parameters of a trained one (a policy.lsp or run folder; its top
     level must have the same networks): the fine-tuning baseline of the maze experiment."""
@@ -134,7 +141,8 @@ class TrainConfig:
                     "gmm_components", "action_repeat"]  # fmt: skip
         optional_positive = ["total_steps", "max_episode_steps", "embedding_dim", "coupling_hidden", "reward_scale",
                              "log_scale_bound"]  # fmt: skip
-        non_negative = ["learning_starts", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every"]
+        non_negative = ["learning_starts", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every",
+                        "relabel_goals"]  # fmt: skip
         for name in positive + optional_positive:
             value = getattr(self, name)
             if (value is not None or name in positive) and not (value is not None and value > 0):
@@ -150,6 +158,8 @@ class TrainConfig:
             raise SettingsError(f"--ent-coef must be 'auto' or greater than 0, got {self.ent_coef}")
         if any(width <= 0 for width in self.embedding_hidden):
             raise SettingsError(f"--embedding-hidden widths must be greater than 0, got {list(self.embedding_hidden)}")
+        if self.relabel_goals and self.observation != "all":
+            raise SettingsError("--relabel-goals needs --observation all (the goal is found in the full observation)")
         if self.eval_every and not self.eval_episodes:
             raise SettingsError("--eval-episodes must be at least 1 when --eval-every is set (0 turns evaluation off)")
         return self

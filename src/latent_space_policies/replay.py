@@ -91,3 +91,46 @@ class ReplayBuffer:
             target[:size] = saved
         self.size = size
         self.position = size % self.capacity if reorder else position
+
+
+def relabel_goals(
+    transitions: dict[str, np.ndarray], layout: dict, copies: int, goal_reward: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Hindsight goals for one episode (Andrychowicz et al. 2017, the 'future' strategy).
+
+    ``transitions`` holds the episode's ``observation``, ``action``, ``reward``, ``next_observation``,
+    ``terminated`` and ``truncated`` in order, one row per step. ``layout`` says where the goal lives in
+    an observation: ``{"achieved": (start, stop), "desired": (start, stop), "radius": r}``. Each step
+    gets ``copies`` new rows whose desired goal (in both observations) is the position achieved after
+    a step drawn uniformly from it to the episode's end. A copy is a success, terminal and paid
+    ``goal_reward``, when its next observation's achieved position is within ``radius`` of the new
+    goal; the rest of its reward (e.g. an exploration bonus) stays what it was, without the
+    ``goal_reward`` the original step earned if it reached the real goal. A termination that was not
+    the goal (a fall) stays terminal.
+    """
+    (a0, a1), (d0, d1), radius = layout["achieved"], layout["desired"], float(layout["radius"])
+    length = len(transitions["reward"])
+    if length == 0 or copies == 0:
+        return {name: transitions[name][:0] for name in FIELDS}
+    step = np.repeat(np.arange(length), copies)
+    future = rng.integers(step, length)  # from the same step to the last one
+    goal = transitions["next_observation"][future, a0:a1]
+    observation = transitions["observation"][step].copy()
+    next_observation = transitions["next_observation"][step].copy()
+    observation[:, d0:d1] = goal
+    next_observation[:, d0:d1] = goal
+    achieved = next_observation[:, a0:a1]
+    success = np.linalg.norm(achieved - goal, axis=1) <= radius
+    original = transitions["next_observation"][step]
+    reached_before = np.linalg.norm(original[:, a0:a1] - original[:, d0:d1], axis=1) <= radius
+    was_goal = (transitions["terminated"][step] > 0) & reached_before
+    reward = transitions["reward"][step] - goal_reward * was_goal + goal_reward * success
+    terminated = success | ((transitions["terminated"][step] > 0) & ~was_goal)
+    return {
+        "observation": observation,
+        "action": transitions["action"][step],
+        "reward": reward.astype(np.float32),
+        "next_observation": next_observation,
+        "terminated": terminated.astype(np.float32),
+        "truncated": transitions["truncated"][step],
+    }

@@ -52,7 +52,7 @@ from latent_space_policies.errors import (
 from latent_space_policies.levels import levels_from_checkpoint, load_levels
 from latent_space_policies.policies import Policy, PolicySpec
 from latent_space_policies.presets import get_preset
-from latent_space_policies.replay import ReplayBuffer
+from latent_space_policies.replay import FIELDS, ReplayBuffer, relabel_goals
 from latent_space_policies.rewards import load_reward_state, reward_state
 from latent_space_policies.sac import TrainState
 
@@ -129,7 +129,9 @@ class Trainer:
         self.spec, self.sac = build_agent(config, observation_dim, action_dim, bounded)
         self.policy = self.sac.policy
         self.act_fns = make_act_fns(self.policy)
-        self.replay = ReplayBuffer(min(config.buffer_size, max(self.total_steps, 1)), observation_dim, action_dim)
+        self.goal_layout = goal_layout(self.env) if config.relabel_goals else None
+        stored = max(self.total_steps, 1) * (1 + config.relabel_goals)  # relabelled copies take room too
+        self.replay = ReplayBuffer(min(config.buffer_size, stored), observation_dim, action_dim)
         self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
         self.evaluations: list[dict] = []
         self.step = 0
@@ -137,6 +139,7 @@ class Trainer:
         self.start_time = time.time()
         self.wall_time_before = 0.0  # seconds the run trained before this process (a resume)
         self.episode_actions: list[np.ndarray] = []
+        self.episode_transitions: list[tuple] = []  # only with --relabel-goals; not checkpointed
         self.episode_return = 0.0
         self.last_checkpoint_step: int | None = None
         self.saved_reward_state: dict = {}
@@ -347,7 +350,22 @@ class Trainer:
             self.writer.add_scalar("charts/episodic_length", length, self.step)
         self.episode_index += 1
         self.episode_actions, self.episode_return = [], 0.0
+        if self.goal_layout is not None:
+            self._add_relabelled()
         return episode_return
+
+    def _add_relabelled(self) -> None:
+        """Hindsight copies of the episode that just ended (a resumed run relabels the interrupted
+        episode from where it resumed: its earlier steps are in the replay but not in this list)."""
+        columns = dict(zip(FIELDS, (np.asarray(column) for column in zip(*self.episode_transitions))))
+        self.episode_transitions = []
+        if not columns:
+            return
+        copies = relabel_goals(
+            columns, self.goal_layout, self.config.relabel_goals, self.config.relabel_reward, self.rng
+        )  # fmt: skip
+        for row in zip(*(copies[name] for name in FIELDS)):
+            self.replay.add(*row)
 
     def _log_metrics(self, metrics, sps: float) -> None:
         """One row of metrics.csv (and TensorBoard scalars) from the last update's metrics."""
@@ -391,6 +409,10 @@ class Trainer:
                 while self.step < self.total_steps:
                     next_observation, reward, terminated, truncated, info = self.env.step(action)
                     self.replay.add(observation, action, reward, next_observation, terminated, truncated)
+                    if self.goal_layout is not None:
+                        self.episode_transitions.append(
+                            (observation, action, reward, next_observation, terminated, truncated)
+                        )
                     self.episode_actions.append(action)
                     self.episode_return += float(reward)
                     self.step += 1
@@ -612,6 +634,17 @@ def _pin_resolved_temperature(config: TrainConfig, metadata: dict) -> TrainConfi
         ent_coef=config.ent_coef if config.ent_coef is not None else saved["ent_coef"],
         reward_scale=config.reward_scale if config.reward_scale is not None else saved["reward_scale"],
     )
+
+
+def goal_layout(env) -> dict:
+    """Where the goal lives in ``env``'s observations (its ``goal_layout``), for --relabel-goals."""
+    try:
+        return env.get_wrapper_attr("goal_layout")
+    except AttributeError:
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        raise SettingsError(
+            f"--relabel-goals needs a goal env that says where its goal lives (LSP/AntMazeUMaze-v0); {name} does not"
+        ) from None
 
 
 def check_observation(observation, observation_dim: int) -> np.ndarray:

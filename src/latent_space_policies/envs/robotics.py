@@ -88,6 +88,12 @@ class _GoalDistance(gym.Wrapper):
         return observation, reward, terminated, truncated, self._annotate(observation, info)
 
 
+class _FlatGoalObservation(gym.wrappers.FlattenObservation):
+    """The flat observation, and where its goal lives (for hindsight relabelling, replay.relabel_goals)."""
+
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS}
+
+
 def make_ant_umaze(**kwargs) -> gym.Env:
     try:
         import gymnasium_robotics
@@ -98,7 +104,7 @@ def make_ant_umaze(**kwargs) -> gym.Env:
     gym.register_envs(gymnasium_robotics)
     kwargs.setdefault("continuing_task", False)
     env = gym.make("AntMaze_UMaze-v5", **kwargs)
-    return gym.wrappers.FlattenObservation(_GoalDistance(env))
+    return _FlatGoalObservation(_GoalDistance(env))
 
 
 @functools.cache
