@@ -319,6 +319,26 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
     assert reward == 0.0 and not terminated and not info["is_success"]
 
 
+def test_the_egocentric_u_maze_adds_the_goal_in_the_torso_frame():
+    """obs[4:6] of LSP/AntMazeUMazeEgo-v0 is the goal relative to the torso in the torso's own axes
+    (checked against MuJoCo's body rotation matrix, which includes the small tilt the yaw ignores);
+    the rest is the U-maze's observation, so the locomotion layer's view is obs[6:]."""
+    pytest.importorskip("gymnasium_robotics")
+    ego, plain = make_env("LSP/AntMazeUMazeEgo-v0"), make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = ego.reset(seed=4)
+    reference, _ = plain.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # gentle actions: the ant stays nearly level, and turns a little
+        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
+        observation, *_ = ego.step(action)
+        reference, *_ = plain.step(action)
+    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    inner = ego.unwrapped.ant_env
+    rotation = inner.data.body(inner._main_body).xmat.reshape(3, 3)
+    in_torso_axes = rotation.T @ np.append(observation[2:4] - observation[0:2], 0.0)
+    np.testing.assert_allclose(observation[4:6], in_torso_axes[:2], atol=0.05 * np.linalg.norm(in_torso_axes))
+
+
 def test_u_maze_path_distance_walks_around_the_inner_wall():
     """From the bottom-left cell's centre to the top-left one's, 8 m apart through the wall: the path
     goes door to door round the U (worked by hand: 4 straight half-cells of 2 m, 3 doors 4 m apart of
@@ -364,6 +384,8 @@ def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tm
     assert np.all(replay.observation[played, 2:4] == replay.observation[0, 2:4])  # the real goal, held
     with pytest.raises(LSPError, match="--relabel-goals needs a goal env"):
         train(dataclasses.replace(config, env_id="LSP/AntArena-v0", base=None, action_repeat=1, run_name="flat"))
+    with pytest.raises(LSPError, match="LSP/AntMazeUMazeEgo-v0 does not"):
+        train(dataclasses.replace(config, env_id="LSP/AntMazeUMazeEgo-v0", base_observation="6:", run_name="ego"))
 
 
 def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):

@@ -639,7 +639,10 @@ def _pin_resolved_temperature(config: TrainConfig, metadata: dict) -> TrainConfi
 def goal_layout(env) -> dict:
     """Where the goal lives in ``env``'s observations (its ``goal_layout``), for --relabel-goals."""
     try:
-        return env.get_wrapper_attr("goal_layout")
+        layout = env.get_wrapper_attr("goal_layout")
+        if layout is None:
+            raise AttributeError("goal_layout")
+        return layout
     except AttributeError:
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         raise SettingsError(

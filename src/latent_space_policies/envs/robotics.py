@@ -94,6 +94,34 @@ class _FlatGoalObservation(gym.wrappers.FlattenObservation):
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS}
 
 
+class _EgocentricGoal(gym.ObservationWrapper):
+    """Inserts the goal as the ant sees it, ``R(-yaw) (goal - torso xy)``, after the first four entries:
+    ``[torso xy, goal xy, goal in the torso's heading frame, Ant-v5 observation without xy]``."""
+
+    goal_layout = None  # hides the U-maze's: a relabelled goal would leave obs[4:6] stale
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        low, high = env.observation_space.low, env.observation_space.high
+        inf = np.full(2, np.inf, low.dtype)
+        self.observation_space = gym.spaces.Box(
+            np.concatenate([low[:4], -inf, low[4:]]), np.concatenate([high[:4], inf, high[4:]]), dtype=low.dtype
+        )
+
+    def observation(self, observation):
+        w, x, y, z = observation[5:9]  # the torso's quaternion (after its height)
+        yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        dx, dy = observation[2:4] - observation[0:2]
+        ego = np.array([np.cos(yaw) * dx + np.sin(yaw) * dy, -np.sin(yaw) * dx + np.cos(yaw) * dy], observation.dtype)
+        return np.concatenate([observation[:4], ego, observation[4:]])
+
+
+def make_ant_umaze_egocentric(**kwargs) -> gym.Env:
+    """``LSP/AntMazeUMazeEgo-v0``: the U-maze with the goal also given in the ant's heading frame
+    (obs[4:6]; the locomotion layer's view is then ``obs[6:]``)."""
+    return _EgocentricGoal(make_ant_umaze(**kwargs))
+
+
 def make_ant_umaze(**kwargs) -> gym.Env:
     try:
         import gymnasium_robotics
@@ -119,3 +147,4 @@ def umaze_layout():
 def register_robotics_envs() -> None:
     if "LSP/AntMazeUMaze-v0" not in gym.envs.registration.registry:
         gym.register("LSP/AntMazeUMaze-v0", entry_point=make_ant_umaze)
+        gym.register("LSP/AntMazeUMazeEgo-v0", entry_point=make_ant_umaze_egocentric)
