@@ -384,8 +384,16 @@ def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tm
     assert np.all(replay.observation[played, 2:4] == replay.observation[0, 2:4])  # the real goal, held
     with pytest.raises(LSPError, match="--relabel-goals needs a goal env"):
         train(dataclasses.replace(config, env_id="LSP/AntArena-v0", base=None, action_repeat=1, run_name="flat"))
-    with pytest.raises(LSPError, match="LSP/AntMazeUMazeEgo-v0 does not"):
-        train(dataclasses.replace(config, env_id="LSP/AntMazeUMazeEgo-v0", base_observation="6:", run_name="ego"))
+    ego = dataclasses.replace(config, env_id="LSP/AntMazeUMazeEgo-v0", base_observation="6:", run_name="ego")
+    (tmp_path / "ego").mkdir()
+    trainer = Trainer(ego, tmp_path / "ego")
+    trainer.run()  # the goal in the torso's axes is recomputed for each relabelled goal
+    stored = trainer.replay.observation[: len(trainer.replay)]
+    refreshed = stored.copy()
+    refreshed[:, 4:6] = 0.0
+    make_env("LSP/AntMazeUMazeEgo-v0").get_wrapper_attr("goal_layout")["refresh"](refreshed)
+    np.testing.assert_allclose(refreshed[:, 4:6], stored[:, 4:6], atol=1e-5)
+    assert len({tuple(goal) for goal in stored[:, 2:4]}) > 4  # relabelled goals, not only the 4 real ones
 
 
 def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):

@@ -100,7 +100,9 @@ def relabel_goals(
 
     ``transitions`` holds the episode's ``observation``, ``action``, ``reward``, ``next_observation``,
     ``terminated`` and ``truncated`` in order, one row per step. ``layout`` says where the goal lives in
-    an observation: ``{"achieved": (start, stop), "desired": (start, stop), "radius": r}``. Each step
+    an observation: ``{"achieved": (start, stop), "desired": (start, stop), "radius": r}``, and
+    optionally ``"refresh"``, a function that recomputes in place, for a batch of observations, any
+    entries derived from the goal. Each step
     gets ``copies`` new rows whose desired goal (in both observations) is the position achieved after
     a step drawn uniformly from it to the episode's end. A copy is a success, terminal and paid
     ``goal_reward``, when its next observation's achieved position is within ``radius`` of the new
@@ -119,6 +121,9 @@ def relabel_goals(
     next_observation = transitions["next_observation"][step].copy()
     observation[:, d0:d1] = goal
     next_observation[:, d0:d1] = goal
+    if layout.get("refresh") is not None:  # entries computed from the goal (e.g. it in the torso's axes)
+        layout["refresh"](observation)
+        layout["refresh"](next_observation)
     achieved = next_observation[:, a0:a1]
     success = np.linalg.norm(achieved - goal, axis=1) <= radius
     original = transitions["next_observation"][step]

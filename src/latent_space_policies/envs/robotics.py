@@ -98,7 +98,16 @@ class _EgocentricGoal(gym.ObservationWrapper):
     """Inserts the goal as the ant sees it, ``R(-yaw) (goal - torso xy)``, after the first four entries:
     ``[torso xy, goal xy, goal in the torso's heading frame, Ant-v5 observation without xy]``."""
 
-    goal_layout = None  # hides the U-maze's: a relabelled goal would leave obs[4:6] stale
+    @staticmethod
+    def _refresh(observations: np.ndarray) -> None:
+        """Recompute obs[..., 4:6] in place from the (relabelled) goal in obs[..., 2:4]."""
+        w, x, y, z = (observations[..., 7 + k] for k in range(4))  # the quaternion, after the height
+        yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        dx, dy = observations[..., 2] - observations[..., 0], observations[..., 3] - observations[..., 1]
+        observations[..., 4] = np.cos(yaw) * dx + np.sin(yaw) * dy
+        observations[..., 5] = -np.sin(yaw) * dx + np.cos(yaw) * dy
+
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh}
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
@@ -109,11 +118,9 @@ class _EgocentricGoal(gym.ObservationWrapper):
         )
 
     def observation(self, observation):
-        w, x, y, z = observation[5:9]  # the torso's quaternion (after its height)
-        yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-        dx, dy = observation[2:4] - observation[0:2]
-        ego = np.array([np.cos(yaw) * dx + np.sin(yaw) * dy, -np.sin(yaw) * dx + np.cos(yaw) * dy], observation.dtype)
-        return np.concatenate([observation[:4], ego, observation[4:]])
+        extended = np.concatenate([observation[:4], np.zeros(2, observation.dtype), observation[4:]])
+        self._refresh(extended)
+        return extended
 
 
 def make_ant_umaze_egocentric(**kwargs) -> gym.Env:
