@@ -571,3 +571,17 @@ def test_the_finetuning_baseline_starts_from_the_shipped_layer(tmp_path):
     mine = trainer.act_fns["deterministic"](trainer.state.policy_params, observation)
     np.testing.assert_allclose(np.asarray(mine), shipped.act(observation, deterministic=True), atol=1e-6)
     trainer.close()
+
+
+def test_a_relabelling_run_resumes_exactly(tmp_path):
+    """Hindsight copies are made from the replay's last rows when an episode ends, so a run Ctrl-C'd
+    in the middle of an episode (step 173 of episodes of 3 decisions) and resumed trains exactly as
+    one that was not interrupted, copies included."""
+    pytest.importorskip("gymnasium_robotics")
+    from test_hierarchy import assert_same_state, straight_and_resumed
+
+    layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")
+    settings = dict(env_id="LSP/AntMazeUMaze-v0", base=str(layer), base_observation="4:", action_repeat=15,
+                    max_episode_steps=45, relabel_goals=2, eval_every=0, checkpoint_every=100)  # fmt: skip
+    straight, resumed = straight_and_resumed(tmp_path, settings)
+    assert_same_state(straight, resumed)

@@ -67,6 +67,12 @@ class ReplayBuffer:
             terminated=self.terminated[index],
         )
 
+    def latest(self, count: int) -> dict[str, np.ndarray]:
+        """The ``count`` transitions added last (at most the buffer's size), oldest first, as arrays."""
+        count = min(count, self.size)
+        index = (self.position - count + np.arange(count)) % self.capacity
+        return {name: getattr(self, name)[index] for name in FIELDS}
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """The filled part of the buffer plus its position, as plain arrays (for checkpoints)."""
         filled = {name: getattr(self, name)[: self.size] for name in FIELDS}

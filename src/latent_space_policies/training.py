@@ -139,7 +139,6 @@ class Trainer:
         self.start_time = time.time()
         self.wall_time_before = 0.0  # seconds the run trained before this process (a resume)
         self.episode_actions: list[np.ndarray] = []
-        self.episode_transitions: list[tuple] = []  # only with --relabel-goals; not checkpointed
         self.episode_return = 0.0
         self.last_checkpoint_step: int | None = None
         self.saved_reward_state: dict = {}
@@ -351,18 +350,15 @@ class Trainer:
         self.episode_index += 1
         self.episode_actions, self.episode_return = [], 0.0
         if self.goal_layout is not None:
-            self._add_relabelled()
+            self._add_relabelled(length)
         return episode_return
 
-    def _add_relabelled(self) -> None:
-        """Hindsight copies of the episode that just ended (a resumed run relabels the interrupted
-        episode from where it resumed: its earlier steps are in the replay but not in this list)."""
-        columns = dict(zip(FIELDS, (np.asarray(column) for column in zip(*self.episode_transitions))))
-        self.episode_transitions = []
-        if not columns:
-            return
+    def _add_relabelled(self, length: int) -> None:
+        """Hindsight copies of the episode that just ended: its ``length`` transitions are the last
+        ones in the replay (copies are added only here), so a resumed run relabels it exactly."""
+        episode = self.replay.latest(length)
         copies = relabel_goals(
-            columns, self.goal_layout, self.config.relabel_goals, self.config.relabel_reward, self.rng
+            episode, self.goal_layout, self.config.relabel_goals, self.config.relabel_reward, self.rng
         )  # fmt: skip
         for row in zip(*(copies[name] for name in FIELDS)):
             self.replay.add(*row)
@@ -409,10 +405,6 @@ class Trainer:
                 while self.step < self.total_steps:
                     next_observation, reward, terminated, truncated, info = self.env.step(action)
                     self.replay.add(observation, action, reward, next_observation, terminated, truncated)
-                    if self.goal_layout is not None:
-                        self.episode_transitions.append(
-                            (observation, action, reward, next_observation, terminated, truncated)
-                        )
                     self.episode_actions.append(action)
                     self.episode_return += float(reward)
                     self.step += 1
