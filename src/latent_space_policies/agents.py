@@ -99,7 +99,7 @@ class TrainConfig:
     """Hindsight relabelling (HER, 'future'): after each training episode, store this many extra copies
     of each of its transitions whose goal is a position the episode reached later, paid
     --relabel-reward where it is reached; for goal envs that say where their goal lives
-    (LSP/AntMazeUMaze-v0). 0: off. The replay grows to hold the copies."""
+    (LSP/AntMazeUMaze-v0). 0: off. The replay grows to hold the copies; --learning-starts counts them."""
     relabel_reward: float = 1000.0
     """What this layer's --reward pays at the goal ('1000*task' on the U-maze: 1000), for relabelled copies."""
     init_policy: str | None = None
