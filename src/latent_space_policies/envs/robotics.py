@@ -22,6 +22,40 @@ from latent_space_policies.errors import UnknownEnvironmentError
 UMAZE_GOAL_RADIUS = 0.45  # Gymnasium-Robotics' own: the goal is reached within this of its point
 
 
+def _doors(maze, start: tuple[int, int], goal: tuple[int, int]) -> np.ndarray | None:
+    """The doors (midpoints of the edges crossed) on the shortest 4-connected path of open cells from
+    cell ``start`` to cell ``goal`` (breadth first), in walking order; None if there is no path.
+    Cached on the maze: a route depends only on its two cells, and the env asks for one every step."""
+    cache = maze.__dict__.setdefault("_lsp_doors", {})
+    if (start, goal) in cache:
+        return cache[start, goal]
+    grid = [[cell != 1 for cell in row] for row in maze.maze_map]
+
+    def is_open(cell):
+        return 0 <= cell[0] < len(grid) and 0 <= cell[1] < len(grid[0]) and grid[cell[0]][cell[1]]
+
+    route = None
+    if is_open(start) and is_open(goal):
+        previous = {start: None}
+        frontier = [start]
+        while frontier and goal not in previous:
+            following = []
+            for i, j in frontier:
+                for cell in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+                    if is_open(cell) and cell not in previous:
+                        previous[cell] = (i, j)
+                        following.append(cell)
+            frontier = following
+        if goal in previous:
+            cells = [goal]
+            while previous[cells[-1]] is not None:
+                cells.append(previous[cells[-1]])
+            centres = np.array([maze.cell_rowcol_to_xy(np.array(cell)) for cell in cells[::-1]], np.float64)
+            route = (centres[:-1] + centres[1:]) / 2
+    cache[start, goal] = route
+    return route
+
+
 def maze_path_distance(maze, xy, goal_xy) -> float:
     """Distance left to walk from ``xy`` to ``goal_xy`` around the walls of a Gymnasium-Robotics
     ``Maze``: the shortest 4-connected path of open cells from ``xy``'s cell to the goal's cell
@@ -30,33 +64,13 @@ def maze_path_distance(maze, xy, goal_xy) -> float:
     is continuous through a door, and jumps by centimetres where the torso crosses an edge elsewhere.
     Outside the open cells it is the straight-line distance."""
     xy, goal_xy = np.asarray(xy, np.float64), np.asarray(goal_xy, np.float64)
-    grid = [[cell != 1 for cell in row] for row in maze.maze_map]
     start = tuple(int(v) for v in maze.cell_xy_to_rowcol(xy))
     goal = tuple(int(v) for v in maze.cell_xy_to_rowcol(goal_xy))
-
-    def is_open(cell):
-        return 0 <= cell[0] < len(grid) and 0 <= cell[1] < len(grid[0]) and grid[cell[0]][cell[1]]
-
-    if not (is_open(start) and is_open(goal)):
+    doors = _doors(maze, start, goal)
+    if doors is None:
         return float(np.linalg.norm(xy - goal_xy))
-    previous = {start: None}
-    frontier = [start]
-    while frontier and goal not in previous:
-        following = []
-        for i, j in frontier:
-            for cell in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
-                if is_open(cell) and cell not in previous:
-                    previous[cell] = (i, j)
-                    following.append(cell)
-        frontier = following
-    if goal not in previous:
-        return float(np.linalg.norm(xy - goal_xy))
-    cells = [goal]
-    while previous[cells[-1]] is not None:
-        cells.append(previous[cells[-1]])
-    centres = [maze.cell_rowcol_to_xy(np.array(cell)) for cell in cells[::-1]]
-    points = [xy, *((a + b) / 2 for a, b in zip(centres[:-1], centres[1:])), goal_xy]
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+    points = np.concatenate([xy[None], doors, goal_xy[None]])
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
 
 
 class _GoalDistance(gym.Wrapper):
