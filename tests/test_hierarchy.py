@@ -10,6 +10,7 @@ from conftest import randomize
 
 from latent_space_policies.cli import main
 from latent_space_policies.errors import LSPError, ShapeError
+from latent_space_policies.evaluation import evaluate
 from latent_space_policies.flows import standard_normal_log_prob
 from latent_space_policies.hierarchy import ComposedPolicy, FrozenLayerWrapper, Level, ObservationMap, load_levels
 from latent_space_policies.loading import load_policy
@@ -255,6 +256,29 @@ def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, hel
             per_episode.setdefault(episode, set()).add(latent)
         assert len(per_episode) == 3 and all(len(v) == 1 for v in per_episode.values())
         assert len({next(iter(v)) for v in per_episode.values()}) == 3  # a new latent each episode
+
+
+def test_eval_holds_the_latent_as_the_policy_was_trained_unless_told(tmp_path, capsys):
+    run = train(tiny(tmp_path, run_name="held", latent_per_episode=True, total_steps=150, eval_every=0)).run_dir
+    loaded = load_policy(run)
+    top = loaded.levels[-1]
+
+    def play(**hold):
+        return loaded.evaluate(gym.make("Pendulum-v1", max_episode_steps=30), episodes=3, seed=5, **hold)
+
+    def direct(held):
+        env = loaded.wrap(gym.make("Pendulum-v1", max_episode_steps=30))
+        return evaluate(top.policy, top.params, env, episodes=3, deterministic=False, seed=5, act_fns=loaded._top_act,
+                        latent_per_episode=held)
+
+    assert play() == direct(True) == play(latent_per_episode=True)
+    assert play(latent_per_episode=False) == direct(False) != direct(True)
+    assert main(["eval", str(run), "--episodes", "1", "--max-episode-steps", "30", "--latent", "per-step"]) == 0
+    assert "(stochastic, a latent per step)" in capsys.readouterr().out
+    assert main(["eval", str(run), "--episodes", "1", "--max-episode-steps", "30"]) == 0
+    assert "(stochastic, one latent per episode)" in capsys.readouterr().out
+    assert main(["eval", str(run), "--deterministic", "--latent", "per-episode"]) != 0
+    assert "drop it or --deterministic" in capsys.readouterr().err
 
 
 def straight_and_resumed(tmp_path, settings: dict, before_resume=lambda: None):

@@ -60,6 +60,9 @@ class EvalArgs:
     """Number of episodes."""
     deterministic: bool = False
     """Use the latent h = 0 instead of sampling h ~ N(0, I) (the paper samples)."""
+    latent: Literal["as-trained", "per-episode", "per-step"] = "as-trained"
+    """Stochastic mode: hold one sampled latent per episode, or draw one per step; as-trained: as the
+    policy's run did (its --latent-per-episode)."""
     env_id: str | None = None
     """Evaluate on this env id instead of the one the policy was trained on (shapes must match)."""
     seed: int = 0
@@ -161,11 +164,13 @@ def run_eval(args: EvalArgs) -> None:
     import numpy as np
 
     from latent_space_policies.envs import make_env
-    from latent_space_policies.errors import CheckpointError, ShapeError
+    from latent_space_policies.errors import CheckpointError, SettingsError, ShapeError
     from latent_space_policies.evaluation import goal_stats
     from latent_space_policies.hierarchy import ObservationMap
     from latent_space_policies.loading import load_policy
 
+    if args.deterministic and args.latent != "as-trained":
+        raise SettingsError(f"--latent {args.latent} applies to sampled latents; drop it or --deterministic")
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
     env = make_env(env_id, max_episode_steps=args.max_episode_steps, render_mode="rgb_array" if args.video else None)
@@ -181,13 +186,14 @@ def run_eval(args: EvalArgs) -> None:
         print(f"note: policy trained on {loaded.env_id}, evaluated on {env_id}", file=sys.stderr)
     frames = [] if args.video else None
     final_infos: list[dict] = []
+    held = args.latent == "per-episode" or (args.latent == "as-trained" and bool(config.get("latent_per_episode", False)))
     # The top level acts in the env with every level below it embedded (their latent holds included).
     results = loaded.evaluate(
         env, episodes=args.episodes, deterministic=args.deterministic, seed=args.seed, frames=frames,
-        final_infos=final_infos,
+        final_infos=final_infos, latent_per_episode=held,
     )  # fmt: skip
     returns = np.array([r for r, _ in results])
-    mode = "deterministic" if args.deterministic else "stochastic"
+    mode = "deterministic" if args.deterministic else f"stochastic, {'one latent per episode' if held else 'a latent per step'}"
     print(f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode})")
     goal = goal_stats(final_infos)
     if goal is not None:  # a maze: how many got there

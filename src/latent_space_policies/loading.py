@@ -86,14 +86,18 @@ class LoadedPolicy:
         return env_for(env, self.levels[:-1], reward=self.levels[-1].reward, observation=observation)
 
     def evaluate(self, env, *, episodes: int, deterministic: bool = False, seed: int = 0, round_index: int = 0,
-                 frames: list | None = None, final_infos: list | None = None) -> list[tuple[float, int]]:
+                 frames: list | None = None, final_infos: list | None = None,
+                 latent_per_episode: bool | None = None) -> list[tuple[float, int]]:
         """(return, length) of ``episodes`` episodes of the task ``env`` (wrapped with :meth:`wrap`),
-        drawn as the run's own evaluations draw them (its latent held per episode where it was trained so)."""
+        drawn as the run's own evaluations draw them (its latent held per episode where it was trained
+        so, unless ``latent_per_episode`` says otherwise)."""
         top = self.levels[-1]
+        if latent_per_episode is None:
+            latent_per_episode = bool(self.metadata.get("config", {}).get("latent_per_episode", False))
         return evaluate(
             top.policy, top.params, self.wrap(env), episodes=episodes, deterministic=deterministic, seed=seed,
             round_index=round_index, act_fns=self._top_act, frames=frames, final_infos=final_infos,
-            latent_per_episode=bool(self.metadata.get("config", {}).get("latent_per_episode", False)),
+            latent_per_episode=latent_per_episode,
         )  # fmt: skip
 
     def latent_from_action(self, observation, action) -> tuple[np.ndarray, np.ndarray]:
