@@ -2,6 +2,8 @@
 
 import csv
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -585,3 +587,40 @@ def test_a_relabelling_run_resumes_exactly(tmp_path):
                     max_episode_steps=45, relabel_goals=2, eval_every=0, checkpoint_every=100)  # fmt: skip
     straight, resumed = straight_and_resumed(tmp_path, settings)
     assert_same_state(straight, resumed)
+
+
+def _umaze_failures():
+    spec = importlib.util.spec_from_file_location(
+        "umaze_failures", Path(__file__).parents[1] / "benchmarks" / "umaze_failures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_u_maze_failure_classes_and_the_torso_tilt_read_from_the_observation():
+    """benchmarks/umaze_failures.py: the up cosine from the observation's quaternion is MuJoCo's
+    (upright and turned over), and each hand-built path gets its class."""
+    pytest.importorskip("gymnasium_robotics")
+    failures = _umaze_failures()
+    env = make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = env.reset(seed=3)
+    ant = env.unwrapped.ant_env.unwrapped
+    for roll in (0.0, 2.5):  # upright, then rolled 143 degrees about x (on its back)
+        qpos = ant.data.qpos.copy()
+        qpos[3:7] = [np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0]
+        ant.set_state(qpos, ant.data.qvel * 0)
+        observation, *_ = env.step(np.zeros(8))
+        assert failures.up_cosine(observation) == pytest.approx(ant.data.body("torso").xmat[8], abs=2e-2)
+    assert failures.up_cosine(observation) < 0
+
+    def path(final_distance, up=1.0, closest=None, moved=5.0, walk=14.0):
+        steps = [(0.0, 0.0, 1.0, closest or final_distance, walk)] * 400
+        return steps + [(moved, 0.0, up, final_distance, final_distance)]
+
+    assert failures.classify(path(0.4), {"is_success": True})["outcome"] == "success"
+    assert failures.classify(path(5.0, up=-0.9), {"is_success": False})["outcome"] == "upside_down"
+    assert failures.classify(path(3.0, closest=0.8), {"is_success": False})["outcome"] == "near_miss"
+    assert failures.classify(path(3.0, moved=0.5), {"is_success": False})["outcome"] == "stalled"
+    row = failures.classify(path(3.0, walk=9.0), {"is_success": False})
+    assert (row["outcome"], row["walk"], row["walk_at_start"], row["env_steps"]) == ("out_of_time", "middle", 9.0, 400)
