@@ -186,7 +186,7 @@ def run_eval(args: EvalArgs) -> None:
         print(f"note: policy trained on {loaded.env_id}, evaluated on {env_id}", file=sys.stderr)
     frames = [] if args.video else None
     final_infos: list[dict] = []
-    held = args.latent == "per-episode" or (args.latent == "as-trained" and bool(config.get("latent_per_episode", False)))
+    held = {"as-trained": loaded.trained_latent_per_episode, "per-episode": True, "per-step": False}[args.latent]
     # The top level acts in the env with every level below it embedded (their latent holds included).
     results = loaded.evaluate(
         env, episodes=args.episodes, deterministic=args.deterministic, seed=args.seed, frames=frames,

@@ -85,6 +85,11 @@ class LoadedPolicy:
         observation = config.get("observation", "all")
         return env_for(env, self.levels[:-1], reward=self.levels[-1].reward, observation=observation)
 
+    @property
+    def trained_latent_per_episode(self) -> bool:
+        """Whether the top level's run held one sampled latent per episode (``--latent-per-episode``)."""
+        return bool(self.metadata.get("config", {}).get("latent_per_episode", False))
+
     def evaluate(self, env, *, episodes: int, deterministic: bool = False, seed: int = 0, round_index: int = 0,
                  frames: list | None = None, final_infos: list | None = None,
                  latent_per_episode: bool | None = None) -> list[tuple[float, int]]:
@@ -93,7 +98,7 @@ class LoadedPolicy:
         so, unless ``latent_per_episode`` says otherwise)."""
         top = self.levels[-1]
         if latent_per_episode is None:
-            latent_per_episode = bool(self.metadata.get("config", {}).get("latent_per_episode", False))
+            latent_per_episode = self.trained_latent_per_episode
         return evaluate(
             top.policy, top.params, self.wrap(env), episodes=episodes, deterministic=deterministic, seed=seed,
             round_index=round_index, act_fns=self._top_act, frames=frames, final_infos=final_infos,
