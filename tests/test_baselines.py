@@ -492,3 +492,17 @@ def test_sql_learns_pendulum(tmp_path):
     final = train(pendulum_config(tmp_path, algorithm="sql")).evaluations[-1]
     assert final["step"] == 8000
     assert final["return_stochastic_mean"] > -400, final
+
+
+@pytest.mark.parametrize("algorithm", ["sac", "sql"])
+def test_critic_widths_reach_the_critics(algorithm):
+    """--critic-hidden sets every hidden layer of the critics (SAC's twin Q, soft Q-learning's Q),
+    and a run config written before the setting existed reads back with the old (128, 128)."""
+    config = TrainConfig(env_id="Pendulum-v1", algorithm=algorithm, critic_hidden=(24, 40))
+    _, agent = build_agent(config.check(), 3, 1, True)
+    state = agent.init(jax.random.key(0))
+    widths = sorted({leaf.shape[-1] for leaf in jax.tree_util.tree_leaves(state.q_params) if leaf.ndim >= 1})
+    assert 24 in widths and 40 in widths and 128 not in widths
+    old = {k: v for k, v in TrainConfig(env_id="Pendulum-v1").to_json().items() if k != "critic_hidden"}
+    assert TrainConfig.from_json(old).critic_hidden == (128, 128)
+    assert TrainConfig.from_json(config.to_json()).critic_hidden == (24, 40)

@@ -370,6 +370,7 @@ def test_a_run_carried_without_its_replay_resumes_from_the_same_parameters(tmp_p
         ("--gradient-steps", "0", "--gradient-steps must be greater than 0"),
         ("--eval-episodes", "-1", "--eval-episodes must be 0 or more"),
         ("--ent-coef", "0", "--ent-coef must be 'auto' or greater than 0"),
+        ("--critic-hidden", "0", "--critic-hidden needs widths greater than 0, got [0]"),
     ],
 )
 def test_settings_outside_their_range_are_refused_before_anything_is_made(tmp_path, capsys, flag, value, message):

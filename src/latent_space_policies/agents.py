@@ -48,6 +48,8 @@ class TrainConfig:
     """Hidden units of each s/t net; default: preset's (|A|)."""
     embedding_hidden: tuple[int, ...] = (128, 128)
     """Hidden widths of the observation-embedding MLP."""
+    critic_hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of the critics' MLPs (SAC's Q and V networks, soft Q-learning's Q)."""
     embedding_output_relu: bool = True
     """ReLU on the embedding's output (original single-level code); False for a linear output."""
     log_scale_bound: float | None = 5.0
@@ -156,8 +158,9 @@ class TrainConfig:
             raise SettingsError(f"--tau must be in (0, 1], got {self.tau}")
         if self.ent_coef not in (None, "auto") and not float(self.ent_coef) > 0:
             raise SettingsError(f"--ent-coef must be 'auto' or greater than 0, got {self.ent_coef}")
-        if any(width <= 0 for width in self.embedding_hidden):
-            raise SettingsError(f"--embedding-hidden widths must be greater than 0, got {list(self.embedding_hidden)}")
+        for name in ("embedding_hidden", "critic_hidden"):
+            if not getattr(self, name) or any(width <= 0 for width in getattr(self, name)):
+                raise SettingsError(f"{flag(name)} needs widths greater than 0, got {list(getattr(self, name))}")
         if self.relabel_goals and self.observation != "all":
             raise SettingsError("--relabel-goals needs --observation all (the goal is found in the full observation)")
         if self.eval_every and not self.eval_episodes:
@@ -174,8 +177,9 @@ class TrainConfig:
         if unknown:
             raise CheckpointError(f"run config has unknown settings {sorted(unknown)}: written by another version?")
         values = dict(document)
-        if values.get("embedding_hidden") is not None:
-            values["embedding_hidden"] = tuple(values["embedding_hidden"])
+        for name in ("embedding_hidden", "critic_hidden"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -246,7 +250,7 @@ SAC_SETTINGS = ("variant", "gamma", "tau", "learning_rate", "reward_scale", "ent
 def sac_config(config: TrainConfig, action_dim: int, squash: bool) -> SACConfig:
     prior = config.action_prior or ("uniform" if squash else "gaussian")
     shared = {name: getattr(config, name) for name in SAC_SETTINGS}
-    return SACConfig(**shared, action_prior=prior).resolved(action_dim, get_preset(config.env_id).reward_scale)
+    return SACConfig(**shared, action_prior=prior, critic_hidden=tuple(config.critic_hidden)).resolved(action_dim, get_preset(config.env_id).reward_scale)
 
 
 def build_agent(
@@ -279,6 +283,7 @@ def build_agent(
                     else get_preset(config.env_id).sql_reward_scale
                 ),
                 ent_coef=float(config.ent_coef) if config.ent_coef is not None else 1.0,
+                critic_hidden=tuple(config.critic_hidden),
                 **({"tau": config.tau} if config.tau is not None else {}),
             ),
         )

@@ -122,8 +122,9 @@ def hierarchy_levels_from_toml(config_file: str | Path, progress: bool = True) -
     levels = []
     for k, table in enumerate(level_tables):
         settings = {**document, **table, "output_dir": str(output_dir), "run_name": f"level{k}", "progress": progress}
-        if isinstance(settings.get("embedding_hidden"), list):
-            settings["embedding_hidden"] = tuple(settings["embedding_hidden"])
+        for name in ("embedding_hidden", "critic_hidden"):
+            if isinstance(settings.get(name), list):
+                settings[name] = tuple(settings[name])
         try:
             levels.append(TrainConfig(**settings).check())
         except LSPError as error:
