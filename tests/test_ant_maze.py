@@ -321,6 +321,33 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
     assert reward == 0.0 and not terminated and not info["is_success"]
 
 
+def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_same():
+    """LSP/AntMazeUMazeUpright-v0 steps exactly like the plain U-maze while the ant is upright, and
+    ends (terminated, info upside_down) on the first step with the torso upside down; the plain one
+    goes on."""
+    pytest.importorskip("gymnasium_robotics")
+    upright, plain = make_env("LSP/AntMazeUMazeUpright-v0"), make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = upright.reset(seed=3)
+    reference, _ = plain.reset(seed=3)
+    np.testing.assert_array_equal(observation, reference)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
+        observation, _, terminated, _, info = upright.step(action)
+        reference, _, plain_terminated, _, _ = plain.step(action)
+        np.testing.assert_array_equal(observation, reference)
+        assert not terminated and not plain_terminated and info["upside_down"] is False
+    for env in (upright, plain):  # the same body turned over, 180 degrees about its x axis
+        ant = env.unwrapped.ant_env
+        qpos = ant.data.qpos.copy()
+        qpos[2], qpos[3:7] = 0.8, [0.0, 1.0, 0.0, 0.0]
+        ant.set_state(qpos, ant.data.qvel.copy())
+    zero = np.zeros(8, np.float32)
+    _, _, terminated, _, info = upright.step(zero)
+    assert terminated and info["upside_down"] is True and not info["is_success"]
+    assert not plain.step(zero)[2]
+
+
 def test_the_egocentric_u_maze_adds_the_goal_in_the_torso_frame():
     """obs[4:6] of LSP/AntMazeUMazeEgo-v0 is the goal relative to the torso in the torso's own axes
     (checked against MuJoCo's body rotation matrix, which includes the small tilt the yaw ignores);

@@ -8,6 +8,10 @@ episodic (``continuing_task=False``: the episode ends at the goal) and flattened
 (``--base-observation 4:``), and the high level sees where it is and where the goal is. Each step's
 info carries ``distance_to_goal``, ``path_distance_to_goal`` (around the walls, see
 :func:`maze_path_distance`), ``is_success`` and the torso's ``x_position``/``y_position`` like our cross maze.
+
+``LSP/AntMazeUMazeUpright-v0`` is the same maze whose episode also ends when the torso turns upside
+down (as ``LSP/AntArenaUpright-v0`` does for the locomotion layer): a training env for high levels,
+whose success is then measured on the plain maze (``lsp eval RUN --env-id LSP/AntMazeUMaze-v0``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import functools
 import gymnasium as gym
 import numpy as np
 
+from latent_space_policies.envs.ant import torso_up
 from latent_space_policies.errors import UnknownEnvironmentError
 
 UMAZE_GOAL_RADIUS = 0.45  # Gymnasium-Robotics' own: the goal is reached within this of its point
@@ -102,6 +107,16 @@ class _GoalDistance(gym.Wrapper):
         return observation, reward, terminated, truncated, self._annotate(observation, info)
 
 
+class _EndWhenUpsideDown(gym.Wrapper):
+    """Also ends the episode (terminated) when the torso turns upside down (:func:`torso_up` < 0);
+    each step's info says ``upside_down``."""
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        upside_down = torso_up(self.env.unwrapped.ant_env) < 0.0
+        return observation, reward, terminated or upside_down, truncated, dict(info, upside_down=upside_down)
+
+
 class _FlatGoalObservation(gym.wrappers.FlattenObservation):
     """The flat observation, and where its goal lives (for hindsight relabelling, replay.relabel_goals)."""
 
@@ -143,7 +158,7 @@ def make_ant_umaze_egocentric(**kwargs) -> gym.Env:
     return _EgocentricGoal(make_ant_umaze(**kwargs))
 
 
-def make_ant_umaze(**kwargs) -> gym.Env:
+def make_ant_umaze(terminate_when_upside_down: bool = False, **kwargs) -> gym.Env:
     try:
         import gymnasium_robotics
     except ImportError:
@@ -152,8 +167,8 @@ def make_ant_umaze(**kwargs) -> gym.Env:
         ) from None
     gym.register_envs(gymnasium_robotics)
     kwargs.setdefault("continuing_task", False)
-    env = gym.make("AntMaze_UMaze-v5", **kwargs)
-    return _FlatGoalObservation(_GoalDistance(env))
+    env = _GoalDistance(gym.make("AntMaze_UMaze-v5", **kwargs))
+    return _FlatGoalObservation(_EndWhenUpsideDown(env) if terminate_when_upside_down else env)
 
 
 @functools.cache
@@ -169,3 +184,6 @@ def register_robotics_envs() -> None:
     if "LSP/AntMazeUMaze-v0" not in gym.envs.registration.registry:
         gym.register("LSP/AntMazeUMaze-v0", entry_point=make_ant_umaze)
         gym.register("LSP/AntMazeUMazeEgo-v0", entry_point=make_ant_umaze_egocentric)
+        gym.register(
+            "LSP/AntMazeUMazeUpright-v0", entry_point=make_ant_umaze, kwargs={"terminate_when_upside_down": True}
+        )
