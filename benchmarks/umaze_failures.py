@@ -1,8 +1,10 @@
 """How a trained U-maze policy fails: each evaluation episode's outcome, by how far its goal was.
 
-    python benchmarks/umaze_failures.py RUN --episodes 50 [--latent per-step] --output results/F.json
+    python benchmarks/umaze_failures.py RUN --episodes 50 [--latent per-step] [--env-id ID] --output results/F.json
 
-RUN is a finished `LSP/AntMazeUMaze-v0` run folder (its policy.lsp). The script plays ``--episodes``
+RUN is a finished U-maze run folder (its policy.lsp; ``LSP/AntMazeUMaze-v0`` or a variant of it).
+``--env-id`` plays the episodes on another variant than the one it was trained on, e.g. a run trained
+on ``LSP/AntMazeUMazeUpright-v0`` (ends at a fall) on the plain maze. The script plays ``--episodes``
 episodes per mode (stochastic, with the latent drawn as ``--latent`` says, and deterministic) with
 the evaluation seeds of round 1000 (``--round``: episodes the run never evaluated), and records after
 every env step the torso's position, its tilt and the distance left to walk round the walls. Each
@@ -30,21 +32,16 @@ import gymnasium as gym
 import numpy as np
 
 import latent_space_policies.envs  # noqa: F401  (registers LSP/AntMazeUMaze-v0)
+from latent_space_policies.envs.ant import torso_up
 from latent_space_policies.loading import load_policy
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used
-QUATERNION = slice(5, 9)  # (w, x, y, z) of the torso in LSP/AntMazeUMaze-v0's flat observation
 WALKS = (("short", 0.0, 6.0), ("middle", 6.0, 12.0), ("across", 12.0, np.inf))
 
 
-def up_cosine(observation) -> float:
-    """The z component of the torso's up axis, from its quaternion: 1 upright, -1 on its back."""
-    _, x, y, _ = observation[QUATERNION]
-    return float(1.0 - 2.0 * (x * x + y * y))
-
-
 class _Tracker(gym.Wrapper):
-    """Records (x, y, up cosine, distance, path distance) after every env step, one list per episode."""
+    """Records (x, y, up cosine, distance, path distance) after every env step, one list per episode;
+    the up cosine (1 upright, -1 on its back) is read from MuJoCo's torso, whatever the observation."""
 
     def __init__(self, env):
         super().__init__(env)
@@ -53,7 +50,7 @@ class _Tracker(gym.Wrapper):
     def _record(self, observation, info):
         xy = observation[:2]
         self.paths[-1].append(
-            (float(xy[0]), float(xy[1]), up_cosine(observation), info["distance_to_goal"], info["path_distance_to_goal"])
+            (float(xy[0]), float(xy[1]), torso_up(self.env.unwrapped.ant_env), info["distance_to_goal"], info["path_distance_to_goal"])
         )
 
     def reset(self, **kwargs):
@@ -95,13 +92,15 @@ def classify(path, final_info) -> dict:
     }
 
 
-def diagnose(run: Path, episodes: int, latent: str, round_index: int = FIRST_ROUND, seed: int = 0) -> dict:
+def diagnose(run: Path, episodes: int, latent: str, round_index: int = FIRST_ROUND, seed: int = 0,
+             env_id: str | None = None) -> dict:  # fmt: skip
     loaded = load_policy(run / "policy.lsp")
     hold = {"as-trained": None, "per-episode": True, "per-step": False}[latent]
-    report: dict = {"run": str(run), "env_id": loaded.env_id, "step": int(loaded.metadata.get("step", 0)),
+    env_id = env_id or loaded.env_id
+    report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "step": int(loaded.metadata.get("step", 0)),
                     "latent": latent, "modes": {}}  # fmt: skip
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        tracker = _Tracker(gym.make(loaded.env_id))
+        tracker = _Tracker(gym.make(env_id))
         infos: list = []
         loaded.evaluate(
             tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index,
@@ -133,11 +132,12 @@ def main() -> None:
     parser.add_argument("--latent", choices=("as-trained", "per-episode", "per-step"), default="as-trained",
                         help="how the stochastic mode draws its latent (default: as the run was trained)")
     parser.add_argument("--round", type=int, default=FIRST_ROUND, help="evaluation round of the seeds")
+    parser.add_argument("--env-id", help="play on this U-maze variant (default: the one the run was trained on)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     if not (args.run / "policy.lsp").exists():
         raise SystemExit(f"{args.run}: no policy.lsp (is the run finished?)")
-    report = diagnose(args.run, args.episodes, args.latent, args.round)
+    report = diagnose(args.run, args.episodes, args.latent, args.round, env_id=args.env_id)
     for mode, m in report["modes"].items():
         walks = ", ".join(f"{k} {v['successes']}/{v['episodes']}" for k, v in m["by_walk"].items())
         print(

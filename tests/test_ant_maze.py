@@ -625,21 +625,23 @@ def _umaze_failures():
     return module
 
 
-def test_u_maze_failure_classes_and_the_torso_tilt_read_from_the_observation():
-    """benchmarks/umaze_failures.py: the up cosine from the observation's quaternion is MuJoCo's
-    (upright and turned over), and each hand-built path gets its class."""
+def test_u_maze_failure_classes_and_the_recorded_torso_tilt():
+    """benchmarks/umaze_failures.py: the tracker records MuJoCo's up cosine of the torso (upright and
+    turned over) on the plain and the egocentric U-maze alike, and each hand-built path gets its class."""
     pytest.importorskip("gymnasium_robotics")
     failures = _umaze_failures()
-    env = make_env("LSP/AntMazeUMaze-v0")
-    observation, _ = env.reset(seed=3)
-    ant = env.unwrapped.ant_env.unwrapped
-    for roll in (0.0, 2.5):  # upright, then rolled 143 degrees about x (on its back)
-        qpos = ant.data.qpos.copy()
-        qpos[3:7] = [np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0]
-        ant.set_state(qpos, ant.data.qvel * 0)
-        observation, *_ = env.step(np.zeros(8))
-        assert failures.up_cosine(observation) == pytest.approx(ant.data.body("torso").xmat[8], abs=2e-2)
-    assert failures.up_cosine(observation) < 0
+    for env_id in ("LSP/AntMazeUMaze-v0", "LSP/AntMazeUMazeEgo-v0"):
+        tracker = failures._Tracker(make_env(env_id))
+        observation, _ = tracker.reset(seed=3)
+        ant = tracker.unwrapped.ant_env.unwrapped
+        for roll in (0.0, 2.5):  # upright, then rolled 143 degrees about x (on its back)
+            qpos = ant.data.qpos.copy()
+            qpos[3:7] = [np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0]
+            ant.set_state(qpos, ant.data.qvel * 0)
+            tracker.step(np.zeros(8))
+            assert tracker.paths[-1][-1][2] == pytest.approx(ant.data.body("torso").xmat[8], abs=1e-9)
+            assert tracker.paths[-1][-1][2] == pytest.approx(np.cos(roll), abs=0.1)  # barely moved in one step
+        assert len(tracker.paths) == 1 and len(tracker.paths[0]) == 3
 
     def path(final_distance, up=1.0, closest=None, moved=5.0, walk=14.0):
         steps = [(0.0, 0.0, 1.0, closest or final_distance, walk)] * 400
