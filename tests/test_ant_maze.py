@@ -423,6 +423,21 @@ def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tm
     make_env("LSP/AntMazeUMazeEgo-v0").get_wrapper_attr("goal_layout")["refresh"](refreshed)
     np.testing.assert_allclose(refreshed[:, 4:6], stored[:, 4:6], atol=1e-5)
     assert len({tuple(goal) for goal in stored[:, 2:4]}) > 4  # relabelled goals, not only the 4 real ones
+    # A high level that sees only the start of the observation (here without the contact forces)
+    # relabels the same way; one that would lose the goal, or the ego quaternion, is refused.
+    short = dataclasses.replace(ego, observation="0:31", run_name="short")
+    (tmp_path / "short").mkdir()
+    trainer = Trainer(short, tmp_path / "short")
+    trainer.run()
+    assert trainer.replay.observation.shape[1] == 31 and len(trainer.replay) == 12 + 2 * 12
+    cut = trainer.replay.observation[: len(trainer.replay)].copy()
+    cut[:, 4:6] = 0.0
+    make_env("LSP/AntMazeUMazeEgo-v0").get_wrapper_attr("goal_layout")["refresh"](cut)
+    np.testing.assert_allclose(cut[:, 4:6], trainer.replay.observation[: len(trainer.replay), 4:6], atol=1e-5)
+    with pytest.raises(LSPError, match="reads observation entries up to 11, but this layer sees 9"):
+        train(dataclasses.replace(ego, observation="0:9", run_name="cut_quaternion"))
+    with pytest.raises(LSPError, match="--observation all or 0:STOP, got '2:'"):
+        dataclasses.replace(config, observation="2:").check()
 
 
 def test_video_prefers_the_run_that_reaches_its_goal_most(tmp_path):

@@ -161,8 +161,11 @@ class TrainConfig:
         for name in ("embedding_hidden", "critic_hidden"):
             if not getattr(self, name) or any(width <= 0 for width in getattr(self, name)):
                 raise SettingsError(f"{flag(name)} needs widths greater than 0, got {list(getattr(self, name))}")
-        if self.relabel_goals and self.observation != "all":
-            raise SettingsError("--relabel-goals needs --observation all (the goal is found in the full observation)")
+        if self.relabel_goals and ObservationMap.parse(self.observation).start != 0:
+            raise SettingsError(
+                "--relabel-goals needs the goal where the env puts it: --observation all or 0:STOP, "
+                f"got {self.observation!r}"
+            )
         if self.eval_every and not self.eval_episodes:
             raise SettingsError("--eval-episodes must be at least 1 when --eval-every is set (0 turns evaluation off)")
         return self

@@ -629,17 +629,24 @@ def _pin_resolved_temperature(config: TrainConfig, metadata: dict) -> TrainConfi
 
 
 def goal_layout(env) -> dict:
-    """Where the goal lives in ``env``'s observations (its ``goal_layout``), for --relabel-goals."""
+    """Where the goal lives in ``env``'s observations (its ``goal_layout``), for --relabel-goals;
+    refused where the layer's observation (--observation 0:STOP) cuts off entries the layout uses."""
     try:
         layout = env.get_wrapper_attr("goal_layout")
         if layout is None:
             raise AttributeError("goal_layout")
-        return layout
     except AttributeError:
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         raise SettingsError(
             f"--relabel-goals needs a goal env that says where its goal lives (LSP/AntMazeUMaze-v0); {name} does not"
         ) from None
+    used = max(layout["achieved"][1], layout["desired"][1], layout.get("uses", 0))
+    if env.observation_space.shape[0] < used:
+        raise SettingsError(
+            f"--relabel-goals reads observation entries up to {used}, but this layer sees "
+            f"{env.observation_space.shape[0]}: use --observation all or 0:STOP with STOP >= {used}"
+        )
+    return layout
 
 
 def check_observation(observation, observation_dim: int) -> np.ndarray:

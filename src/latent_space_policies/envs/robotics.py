@@ -136,7 +136,8 @@ class _EgocentricGoal(gym.ObservationWrapper):
         observations[..., 4] = np.cos(yaw) * dx + np.sin(yaw) * dy
         observations[..., 5] = -np.sin(yaw) * dx + np.cos(yaw) * dy
 
-    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh}
+    # "uses": the refresh reads the quaternion at 7:11
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh, "uses": 11}
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
