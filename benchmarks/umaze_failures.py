@@ -2,7 +2,8 @@
 
     python benchmarks/umaze_failures.py RUN --episodes 50 [--latent per-step] [--env-id ID] --output results/F.json
 
-RUN is a finished U-maze run folder (its policy.lsp; ``LSP/AntMazeUMaze-v0`` or a variant of it).
+RUN is a U-maze run folder (``LSP/AntMazeUMaze-v0`` or a variant of it): its policy.lsp, or the
+latest checkpoint of a run not yet finished.
 ``--env-id`` plays the episodes on another variant than the one it was trained on, e.g. a run trained
 on ``LSP/AntMazeUMazeUpright-v0`` (ends at a fall) on the plain maze. The script plays ``--episodes``
 episodes per mode (stochastic, with the latent drawn as ``--latent`` says, and deterministic) with
@@ -94,11 +95,12 @@ def classify(path, final_info) -> dict:
 
 def diagnose(run: Path, episodes: int, latent: str, round_index: int = FIRST_ROUND, seed: int = 0,
              env_id: str | None = None) -> dict:  # fmt: skip
-    loaded = load_policy(run / "policy.lsp")
+    finished = (run / "policy.lsp").exists()
+    loaded = load_policy(run / "policy.lsp" if finished else run)  # else its latest checkpoint
     hold = {"as-trained": None, "per-episode": True, "per-step": False}[latent]
     env_id = env_id or loaded.env_id
-    report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "step": int(loaded.metadata.get("step", 0)),
-                    "latent": latent, "modes": {}}  # fmt: skip
+    report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "finished": finished,
+                    "step": int(loaded.metadata.get("step", 0)), "latent": latent, "modes": {}}  # fmt: skip
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
         tracker = _Tracker(gym.make(env_id))
         infos: list = []
@@ -135,8 +137,8 @@ def main() -> None:
     parser.add_argument("--env-id", help="play on this U-maze variant (default: the one the run was trained on)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    if not (args.run / "policy.lsp").exists():
-        raise SystemExit(f"{args.run}: no policy.lsp (is the run finished?)")
+    if not (args.run / "policy.lsp").exists() and not (args.run / "checkpoints" / "latest.lsp").exists():
+        raise SystemExit(f"{args.run}: neither policy.lsp nor checkpoints/latest.lsp: give a run folder")
     report = diagnose(args.run, args.episodes, args.latent, args.round, env_id=args.env_id)
     for mode, m in report["modes"].items():
         walks = ", ".join(f"{k} {v['successes']}/{v['episodes']}" for k, v in m["by_walk"].items())
