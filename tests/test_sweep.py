@@ -587,6 +587,7 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
     import signal
     import sys
     import threading
+    import time
 
     from latent_space_policies.errors import TrainingInterrupted
     from latent_space_policies.experiments.sweep import run_pinned
@@ -595,19 +596,31 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
         "import signal, sys, time\n"
         "signal.signal(signal.SIGINT, lambda *a: (open(sys.argv[1], 'a').write('ctrl-c\\n'), sys.exit(130)))\n"
         "open(sys.argv[1] + '.started', 'w').close()\n"
-        "time.sleep(60)\n"
+        "time.sleep(120)\n"  # ended by the stop signal long before
     )
     names = ("a", "b", "c")
     jobs = [(tmp_path / name, [sys.executable, "-c", child, str(tmp_path / f"{name}.txt")]) for name in names]
     signum = getattr(signal, stop)
     before = signal.getsignal(signum)
-    timer = threading.Timer(4.0, os.kill, (os.getpid(), signum))
-    timer.start()
+    cancelled = threading.Event()
+
+    def stop_once_both_listen():  # a busy machine can take seconds to start a Python child
+        started = [tmp_path / f"{name}.txt.started" for name in names[:2]]
+        deadline = time.monotonic() + 60
+        while not all(path.exists() for path in started) and time.monotonic() < deadline:
+            if cancelled.wait(0.05):
+                return
+        time.sleep(0.5)  # the handler is installed before the file is written; margin for the write
+        os.kill(os.getpid(), signum)
+
+    stopper = threading.Thread(target=stop_once_both_listen, daemon=True)
+    stopper.start()
     try:
         with pytest.raises(TrainingInterrupted, match="3 run.s. not finished .*re-run the same command"):
             run_pinned(jobs, 2)
     finally:
-        timer.cancel()
+        cancelled.set()
+        stopper.join()
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() == "ctrl-c\n"  # exactly once
     assert not (tmp_path / "c.txt.started").exists()
     assert signal.getsignal(signum) == before  # the previous handler is back

@@ -21,7 +21,6 @@ import functools
 import gymnasium as gym
 import numpy as np
 
-from latent_space_policies.envs.ant import torso_up
 from latent_space_policies.errors import UnknownEnvironmentError
 
 UMAZE_GOAL_RADIUS = 0.45  # Gymnasium-Robotics' own: the goal is reached within this of its point
@@ -108,12 +107,14 @@ class _GoalDistance(gym.Wrapper):
 
 
 class _EndWhenUpsideDown(gym.Wrapper):
-    """Also ends the episode (terminated) when the torso turns upside down (:func:`torso_up` < 0);
-    each step's info says ``upside_down``."""
+    """Also ends the episode (terminated) when the torso turns upside down (the z component of its up
+    axis below 0, as ``envs.ant.torso_up``, which this layer may not import); each step's info says
+    ``upside_down``."""
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
-        upside_down = torso_up(self.env.unwrapped.ant_env) < 0.0
+        ant = self.env.unwrapped.ant_env
+        upside_down = float(ant.data.body(ant._main_body).xmat[8]) < 0.0
         return observation, reward, terminated or upside_down, truncated, dict(info, upside_down=upside_down)
 
 
