@@ -159,7 +159,7 @@ class TrainConfig:
         if self.ent_coef not in (None, "auto") and not float(self.ent_coef) > 0:
             raise SettingsError(f"--ent-coef must be 'auto' or greater than 0, got {self.ent_coef}")
         for name in ("embedding_hidden", "critic_hidden"):
-            if not getattr(self, name) or any(width <= 0 for width in getattr(self, name)):
+            if any(width <= 0 for width in getattr(self, name)):  # () is a linear map, as before
                 raise SettingsError(f"{flag(name)} needs widths greater than 0, got {list(getattr(self, name))}")
         if self.relabel_goals and ObservationMap.parse(self.observation).start != 0:
             raise SettingsError(
@@ -253,7 +253,8 @@ SAC_SETTINGS = ("variant", "gamma", "tau", "learning_rate", "reward_scale", "ent
 def sac_config(config: TrainConfig, action_dim: int, squash: bool) -> SACConfig:
     prior = config.action_prior or ("uniform" if squash else "gaussian")
     shared = {name: getattr(config, name) for name in SAC_SETTINGS}
-    return SACConfig(**shared, action_prior=prior, critic_hidden=tuple(config.critic_hidden)).resolved(action_dim, get_preset(config.env_id).reward_scale)
+    sac = SACConfig(**shared, action_prior=prior, critic_hidden=tuple(config.critic_hidden))
+    return sac.resolved(action_dim, get_preset(config.env_id).reward_scale)
 
 
 def build_agent(

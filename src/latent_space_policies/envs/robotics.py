@@ -124,6 +124,9 @@ class _FlatGoalObservation(gym.wrappers.FlattenObservation):
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS}
 
 
+_QUATERNION = 7  # where the torso's (w, x, y, z) starts in the egocentric observation, after the height
+
+
 class _EgocentricGoal(gym.ObservationWrapper):
     """Inserts the goal as the ant sees it, ``R(-yaw) (goal - torso xy)``, after the first four entries:
     ``[torso xy, goal xy, goal in the torso's heading frame, Ant-v5 observation without xy]``."""
@@ -131,14 +134,15 @@ class _EgocentricGoal(gym.ObservationWrapper):
     @staticmethod
     def _refresh(observations: np.ndarray) -> None:
         """Recompute obs[..., 4:6] in place from the (relabelled) goal in obs[..., 2:4]."""
-        w, x, y, z = (observations[..., 7 + k] for k in range(4))  # the quaternion, after the height
+        w, x, y, z = (observations[..., _QUATERNION + k] for k in range(4))
         yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
         dx, dy = observations[..., 2] - observations[..., 0], observations[..., 3] - observations[..., 1]
         observations[..., 4] = np.cos(yaw) * dx + np.sin(yaw) * dy
         observations[..., 5] = -np.sin(yaw) * dx + np.cos(yaw) * dy
 
-    # "uses": the refresh reads the quaternion at 7:11
-    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh, "uses": 11}
+    # "uses": the entries it reads, up to the end of the quaternion
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh,
+                   "uses": _QUATERNION + 4}  # fmt: skip
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
