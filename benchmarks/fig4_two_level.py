@@ -19,6 +19,10 @@ results/NAME.csv (one row per evaluation) and results/NAME.png (mean +- std over
         --snapshot-every 250000 --eval-every 50000 --eval-episodes 10 --checkpoint-every 100000 \
         --runs benchmarks/runs/fig4_2M --seeds 0 1 2 --name fig4_Ant-v5_2M
 
+`--variant paper` trains the single level and the end-to-end policy with the paper's benchmark
+settings (fixed temperature 1, the preset's reward scale, 3 on Ant) instead of `modern` (learned
+temperature); give it its own --runs folder and --name.
+
 Second levels are `lsp stack` with its defaults for a level on a frozen layer: no squash, a Gaussian
 prior, the fixed temperature 1 and the task preset's reward scale (3 on Ant and Humanoid), as the
 paper trains them (SPEC §5).
@@ -129,6 +133,7 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
     parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default all): single, e2e-4, two-level@500k, ...")
+    parser.add_argument("--variant", choices=["modern", "paper"], default="modern", help="SAC variant of the single and e2e-4 rows")
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--name", default=None, help="results/NAME.csv and .png (default fig4_ENV)")
     args = parser.parse_args()
@@ -146,10 +151,12 @@ def main() -> None:
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
             if "single" in wanted and not finished(single, args.steps):
-                first.append((single, job(single, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--snapshot-every", str(snapshot)], args)))
+                train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
+                first.append((single, job(single, args.steps, train + ["--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
             if "e2e-4" in wanted and not finished(e2e, args.steps):
-                first.append((e2e, job(e2e, args.steps, ["train", "--env-id", env_id, "--seed", str(seed), "--num-coupling", "4"], args)))
+                train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
+                first.append((e2e, job(e2e, args.steps, train + ["--num-coupling", "4"], args)))
             for point in args.freeze:
                 run = runs / f"{env_id}__two-level-{point}__{seed}"
                 if f"two-level@{point // 1000}k" in wanted and not finished(run, args.steps - point):

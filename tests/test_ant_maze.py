@@ -321,12 +321,16 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
     assert reward == 0.0 and not terminated and not info["is_success"]
 
 
-def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_same():
-    """LSP/AntMazeUMazeUpright-v0 steps exactly like the plain U-maze while the ant is upright, and
-    ends (terminated, info upside_down) on the first step with the torso upside down; the plain one
-    goes on."""
+@pytest.mark.parametrize(
+    "upright_id, plain_id",
+    [("LSP/AntMazeUMazeUpright-v0", "LSP/AntMazeUMaze-v0"), ("LSP/AntMazeUMazeEgoUpright-v0", "LSP/AntMazeUMazeEgo-v0")],
+)
+def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_same(upright_id, plain_id):
+    """LSP/AntMazeUMazeUpright-v0 (and its egocentric twin) steps exactly like the plain U-maze while
+    the ant is upright, and ends (terminated, info upside_down) on the first step with the torso upside
+    down; the plain one goes on."""
     pytest.importorskip("gymnasium_robotics")
-    upright, plain = make_env("LSP/AntMazeUMazeUpright-v0"), make_env("LSP/AntMazeUMaze-v0")
+    upright, plain = make_env(upright_id), make_env(plain_id)
     observation, _ = upright.reset(seed=3)
     reference, _ = plain.reset(seed=3)
     np.testing.assert_array_equal(observation, reference)
@@ -386,6 +390,34 @@ def test_u_maze_path_distance_walks_around_the_inner_wall():
     observation, info = env.reset(seed=3)
     assert info["path_distance_to_goal"] == pytest.approx(maze_path_distance(maze, observation[:2], observation[2:4]))
     assert info["path_distance_to_goal"] >= info["distance_to_goal"] - 1e-9
+
+
+def test_the_waypoint_u_maze_shows_the_next_door_round_the_walls():
+    """next_waypoint, worked by hand on the U (open cells (1,1) (1,2) (1,3) (2,3) (3,3) (3,2) (3,1), 4 m
+    each): from the top-left cell to the bottom-left one the first door is the edge to (1,2) at
+    (-2, 4); from (1,3) to (3,1) it is the edge down to (2,3) at (4, 2); in the goal's cell, the goal.
+    LSP/AntMazeUMazeWaypoint-v0 puts it in obs[4:6] and is otherwise the plain maze, and its relabelling
+    refresh recomputes it for a moved goal."""
+    pytest.importorskip("gymnasium_robotics")
+    from latent_space_policies.envs.robotics import next_waypoint, umaze_layout
+
+    maze = umaze_layout()
+    np.testing.assert_allclose(next_waypoint(maze, [-4.2, 3.7], [-4.0, -4.0]), [-2.0, 4.0])
+    np.testing.assert_allclose(next_waypoint(maze, [4.3, 4.1], [-3.0, -4.5]), [4.0, 2.0])
+    np.testing.assert_allclose(next_waypoint(maze, [-4.2, 3.7], [-3.1, 4.6]), [-3.1, 4.6])
+    waypoint, plain = make_env("LSP/AntMazeUMazeWaypoint-v0"), make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = waypoint.reset(seed=5)
+    reference, _ = plain.reset(seed=5)
+    for _ in range(5):
+        action = np.full(8, 0.2, np.float32)
+        observation, *_ = waypoint.step(action)
+        reference, *_ = plain.step(action)
+    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    np.testing.assert_allclose(observation[4:6], next_waypoint(maze, observation[0:2], observation[2:4]), rtol=1e-6)
+    moved = np.stack([observation, observation])
+    moved[:, 0:4] = [[-4.2, 3.7, -4.0, -4.0], [4.3, 4.1, 4.4, 4.2]]
+    waypoint.get_wrapper_attr("goal_layout")["refresh"](moved)
+    np.testing.assert_allclose(moved[:, 4:6], [[-2.0, 4.0], [4.4, 4.2]], rtol=1e-6)
 
 
 def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tmp_path):

@@ -55,7 +55,10 @@ PRESETS: dict[str, Preset] = {
                    "paper App. A.2: the benchmark Ant's values; steps: SPEC §6's budget (1M decisions)")
             for kind in ("", "Dense") for goal in range(3) for version in (0, 1)
         ),
-        Preset("LSP/AntMazeUMaze-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)"),
+        *(
+            Preset(f"LSP/AntMazeUMaze{kind}-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)")
+            for kind in ("", "Ego", "Upright", "EgoUpright", "Waypoint")
+        ),
         # Not in the paper: a seconds-long sanity task. Measured in this repo (tests/test_learning.py).
         Preset("Pendulum-v1", 5.0, 16, 16, 20_000, "ours: quick checks, not from the paper"),
     ]

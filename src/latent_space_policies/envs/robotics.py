@@ -12,6 +12,9 @@ info carries ``distance_to_goal``, ``path_distance_to_goal`` (around the walls, 
 ``LSP/AntMazeUMazeUpright-v0`` is the same maze whose episode also ends when the torso turns upside
 down (as ``LSP/AntArenaUpright-v0`` does for the locomotion layer): a training env for high levels,
 whose success is then measured on the plain maze (``lsp eval RUN --env-id LSP/AntMazeUMaze-v0``).
+``LSP/AntMazeUMazeEgoUpright-v0`` is the egocentric U-maze (below) that ends the same way.
+``LSP/AntMazeUMazeWaypoint-v0`` also shows the high level the next door on its way round the walls:
+a diagnostic that hands it the map.
 """
 
 from __future__ import annotations
@@ -75,6 +78,17 @@ def maze_path_distance(maze, xy, goal_xy) -> float:
         return float(np.linalg.norm(xy - goal_xy))
     points = np.concatenate([xy[None], doors, goal_xy[None]])
     return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+
+
+def next_waypoint(maze, xy, goal_xy) -> np.ndarray:
+    """Where to walk next on the way from ``xy`` to ``goal_xy`` around the walls of a ``Maze``: the
+    first door of :func:`maze_path_distance`'s path, or the goal itself from the goal's own cell (and
+    from outside the open cells)."""
+    xy, goal_xy = np.asarray(xy, np.float64), np.asarray(goal_xy, np.float64)
+    start = tuple(int(v) for v in maze.cell_xy_to_rowcol(xy))
+    goal = tuple(int(v) for v in maze.cell_xy_to_rowcol(goal_xy))
+    doors = _doors(maze, start, goal)
+    return goal_xy if doors is None or len(doors) == 0 else doors[0]
 
 
 class _GoalDistance(gym.Wrapper):
@@ -158,6 +172,41 @@ class _EgocentricGoal(gym.ObservationWrapper):
         return extended
 
 
+class _WaypointGoal(gym.ObservationWrapper):
+    """Inserts :func:`next_waypoint` (the next door on the shortest way round the walls to the goal)
+    after the first four entries: ``[torso xy, goal xy, next waypoint xy, Ant-v5 observation without
+    xy]``. The map's knowledge handed to the high level: a diagnostic of whether planning around the
+    walls is what a goal-conditioned high level fails to learn, not a method of the paper's."""
+
+    @staticmethod
+    def _refresh(observations: np.ndarray) -> None:
+        """Recompute obs[..., 4:6] in place from the torso in obs[..., 0:2] and the (relabelled) goal in obs[..., 2:4]."""
+        maze = umaze_layout()
+        for row in observations.reshape(-1, observations.shape[-1]):
+            row[4:6] = next_waypoint(maze, row[0:2], row[2:4])
+
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh, "uses": 6}
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        low, high = env.observation_space.low, env.observation_space.high
+        inf = np.full(2, np.inf, low.dtype)
+        self.observation_space = gym.spaces.Box(
+            np.concatenate([low[:4], -inf, low[4:]]), np.concatenate([high[:4], inf, high[4:]]), dtype=low.dtype
+        )
+
+    def observation(self, observation):
+        extended = np.concatenate([observation[:4], np.zeros(2, observation.dtype), observation[4:]])
+        self._refresh(extended)
+        return extended
+
+
+def make_ant_umaze_waypoint(**kwargs) -> gym.Env:
+    """``LSP/AntMazeUMazeWaypoint-v0``: the U-maze with the next waypoint round the walls in obs[4:6]
+    (the locomotion layer's view is then ``obs[6:]``)."""
+    return _WaypointGoal(make_ant_umaze(**kwargs))
+
+
 def make_ant_umaze_egocentric(**kwargs) -> gym.Env:
     """``LSP/AntMazeUMazeEgo-v0``: the U-maze with the goal also given in the ant's heading frame
     (obs[4:6]; the locomotion layer's view is then ``obs[6:]``)."""
@@ -190,6 +239,7 @@ def register_robotics_envs() -> None:
     if "LSP/AntMazeUMaze-v0" not in gym.envs.registration.registry:
         gym.register("LSP/AntMazeUMaze-v0", entry_point=make_ant_umaze)
         gym.register("LSP/AntMazeUMazeEgo-v0", entry_point=make_ant_umaze_egocentric)
-        gym.register(
-            "LSP/AntMazeUMazeUpright-v0", entry_point=make_ant_umaze, kwargs={"terminate_when_upside_down": True}
-        )
+        upright = {"terminate_when_upside_down": True}
+        gym.register("LSP/AntMazeUMazeUpright-v0", entry_point=make_ant_umaze, kwargs=upright)
+        gym.register("LSP/AntMazeUMazeEgoUpright-v0", entry_point=make_ant_umaze_egocentric, kwargs=upright)
+        gym.register("LSP/AntMazeUMazeWaypoint-v0", entry_point=make_ant_umaze_waypoint)
