@@ -6,7 +6,9 @@ For each seed:
 - ``two-level@F``: the single level frozen at step F, a second level (no squash, Gaussian prior,
   same hyper-parameters) trained on its latent with the same task reward until F + (steps - F);
   its curve is plotted from F on, so the x axis counts all env steps since the first layer started;
-- ``e2e-4``: one policy with 4 coupling layers trained end to end for --steps.
+- ``e2e-4``: one policy with 4 coupling layers trained end to end for --steps;
+- ``two-level-learned@F`` (only when --methods names it): as ``two-level@F`` with the temperature
+  learned (`lsp stack --ent-coef auto`, reward scale 1), as the `modern` single level learns its own.
 
 Every run is an `lsp train` / `lsp stack` process pinned to one core with a single-threaded XLA,
 `--jobs` at a time, in the order single, e2e-4, two-level per seed (a second level whose snapshot
@@ -47,20 +49,35 @@ def job(run: Path, steps: int, args: list[str], settings: argparse.Namespace) ->
 
 
 def method_names(freeze: list[int]) -> list[str]:
+    """The rows run by default."""
     return ["single", "e2e-4"] + [f"two-level@{point // 1000}k" for point in freeze]
 
 
-def stack_job(run: Path, frozen: Path, seed: int, point: int, env_id: str, settings: argparse.Namespace):
+# second levels: (row prefix, run-folder prefix, extra `lsp stack` arguments)
+SECOND_LEVELS = (("two-level", "two-level", []), ("two-level-learned", "two-level-learned", ["--ent-coef", "auto"]))
+
+
+def second_levels(env_id: str, seed: int, freeze: list[int], runs: Path):
+    """(row, run folder, freeze point, extra stack arguments) of every second-level row."""
+    return [
+        (f"{row}@{point // 1000}k", runs / f"{env_id}__{folder}-{point}__{seed}", point, extra)
+        for row, folder, extra in SECOND_LEVELS
+        for point in freeze
+    ]
+
+
+def stack_job(run: Path, frozen: Path, seed: int, point: int, extra: list[str], env_id: str, settings: argparse.Namespace):
     """(run, command) of a second level on the snapshot ``frozen`` taken at step ``point``."""
-    return run, job(run, settings.steps - point, ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed)], settings)
+    stack = ["stack", str(frozen), "--env-id", env_id, "--seed", str(seed), *extra]
+    return run, job(run, settings.steps - point, stack, settings)
 
 
 def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
     rows = []
     for seed in seeds:
         named = {"single": (runs / f"{env_id}__single__{seed}", 0), "e2e-4": (runs / f"{env_id}__e2e4__{seed}", 0)}
-        for point, method in zip(freeze, method_names(freeze)[2:]):
-            named[method] = (runs / f"{env_id}__two-level-{point}__{seed}", point)
+        for method, run, point, _ in second_levels(env_id, seed, freeze, runs):
+            named[method] = (run, point)
         for method, (run, offset) in named.items():
             log = run / "eval.csv"
             if not log.exists():
@@ -90,7 +107,7 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_cs
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    print(f"\n{'method':<18}{'final step':>12}{'stochastic return':>22}  seeds")
+    print(f"\n{'method':<24}{'final step':>12}{'stochastic return':>22}  seeds")
     partial_drawn = False
     for method in dict.fromkeys(r["method"] for r in rows):
         steps = sorted({r["step"] for r in rows if r["method"] == method})
@@ -103,7 +120,7 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_cs
             std = np.array([np.std(values[step]) for step in kept])
             (line,) = ax.plot(kept, mean, label=method)
             ax.fill_between(kept, mean - std, mean + std, alpha=0.2, color=line.get_color())
-            print(f"{method:<18}{kept[-1]:>12}{mean[-1]:>14.0f} +- {std[-1]:<6.0f}  {len(seeds)}")
+            print(f"{method:<24}{kept[-1]:>12}{mean[-1]:>14.0f} +- {std[-1]:<6.0f}  {len(seeds)}")
         if partial:
             start = kept[-1:]  # join the dashed part to the solid one
             xs = start + partial
@@ -132,7 +149,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
-    parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default all): single, e2e-4, two-level@500k, ...")
+    parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default: single, e2e-4, two-level@F per freeze point; two-level-learned@F only when named)")
     parser.add_argument("--variant", choices=["modern", "paper"], default="modern", help="SAC variant of the single and e2e-4 rows")
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--name", default=None, help="results/NAME.csv and .png (default fig4_ENV)")
@@ -143,9 +160,10 @@ def main() -> None:
         parser.error(f"--snapshot-every {snapshot} must divide every freeze point {args.freeze}")
     if not args.collect_only:
         rows = method_names(args.freeze)
-        unknown = sorted(set(args.methods or []) - set(rows))
+        every = rows + [name for name, *_ in second_levels(env_id, 0, args.freeze, runs) if name not in rows]
+        unknown = sorted(set(args.methods or []) - set(every))
         if unknown:
-            parser.error(f"--methods: unknown {unknown}; the rows are {rows}")
+            parser.error(f"--methods: unknown {unknown}; the rows are {every}")
         wanted = set(args.methods or rows)
         first, later = [], []  # later: second levels whose frozen snapshot the first batch will write
         for seed in args.seeds:
@@ -157,14 +175,13 @@ def main() -> None:
             if "e2e-4" in wanted and not finished(e2e, args.steps):
                 train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
                 first.append((e2e, job(e2e, args.steps, train + ["--num-coupling", "4"], args)))
-            for point in args.freeze:
-                run = runs / f"{env_id}__two-level-{point}__{seed}"
-                if f"two-level@{point // 1000}k" in wanted and not finished(run, args.steps - point):
+            for method, run, point, extra in second_levels(env_id, seed, args.freeze, runs):
+                if method in wanted and not finished(run, args.steps - point):
                     frozen = single / "checkpoints" / f"step_{point:09d}.lsp"
                     if frozen.exists():
-                        first.append(stack_job(run, frozen, seed, point, env_id, args))
+                        first.append(stack_job(run, frozen, seed, point, extra, env_id, args))
                     elif single in {r for r, _ in first}:
-                        later.append((run, frozen, seed, point))
+                        later.append((run, frozen, seed, point, extra))
                     else:
                         parser.error(f"no snapshot to freeze: {frozen}; add --methods single to train the single level past it")
         run_pinned(first, args.jobs)
