@@ -138,10 +138,33 @@ class _FlatGoalObservation(gym.wrappers.FlattenObservation):
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS}
 
 
+class _GoalFeature(gym.ObservationWrapper):
+    """Inserts two entries computed from the torso and the goal after the first four:
+    ``[torso xy, goal xy, feature, Ant-v5 observation without xy]``; a subclass says how
+    (``_refresh``, also used to recompute it for relabelled goals) in its ``goal_layout``."""
+
+    @staticmethod
+    def _refresh(observations: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        low, high = env.observation_space.low, env.observation_space.high
+        inf = np.full(2, np.inf, low.dtype)
+        self.observation_space = gym.spaces.Box(
+            np.concatenate([low[:4], -inf, low[4:]]), np.concatenate([high[:4], inf, high[4:]]), dtype=low.dtype
+        )
+
+    def observation(self, observation):
+        extended = np.concatenate([observation[:4], np.zeros(2, observation.dtype), observation[4:]])
+        self._refresh(extended)
+        return extended
+
+
 _QUATERNION = 7  # where the torso's (w, x, y, z) starts in the egocentric observation, after the height
 
 
-class _EgocentricGoal(gym.ObservationWrapper):
+class _EgocentricGoal(_GoalFeature):
     """Inserts the goal as the ant sees it, ``R(-yaw) (goal - torso xy)``, after the first four entries:
     ``[torso xy, goal xy, goal in the torso's heading frame, Ant-v5 observation without xy]``."""
 
@@ -158,21 +181,8 @@ class _EgocentricGoal(gym.ObservationWrapper):
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh,
                    "uses": _QUATERNION + 4}  # fmt: skip
 
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        low, high = env.observation_space.low, env.observation_space.high
-        inf = np.full(2, np.inf, low.dtype)
-        self.observation_space = gym.spaces.Box(
-            np.concatenate([low[:4], -inf, low[4:]]), np.concatenate([high[:4], inf, high[4:]]), dtype=low.dtype
-        )
 
-    def observation(self, observation):
-        extended = np.concatenate([observation[:4], np.zeros(2, observation.dtype), observation[4:]])
-        self._refresh(extended)
-        return extended
-
-
-class _WaypointGoal(gym.ObservationWrapper):
+class _WaypointGoal(_GoalFeature):
     """Inserts :func:`next_waypoint` (the next door on the shortest way round the walls to the goal)
     after the first four entries: ``[torso xy, goal xy, next waypoint xy, Ant-v5 observation without
     xy]``. The map's knowledge handed to the high level: a diagnostic of whether planning around the
@@ -186,19 +196,6 @@ class _WaypointGoal(gym.ObservationWrapper):
             row[4:6] = next_waypoint(maze, row[0:2], row[2:4])
 
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh, "uses": 6}
-
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        low, high = env.observation_space.low, env.observation_space.high
-        inf = np.full(2, np.inf, low.dtype)
-        self.observation_space = gym.spaces.Box(
-            np.concatenate([low[:4], -inf, low[4:]]), np.concatenate([high[:4], inf, high[4:]]), dtype=low.dtype
-        )
-
-    def observation(self, observation):
-        extended = np.concatenate([observation[:4], np.zeros(2, observation.dtype), observation[4:]])
-        self._refresh(extended)
-        return extended
 
 
 def make_ant_umaze_waypoint(**kwargs) -> gym.Env:
