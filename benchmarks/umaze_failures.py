@@ -34,10 +34,10 @@ import numpy as np
 
 import latent_space_policies.envs  # noqa: F401  (registers LSP/AntMazeUMaze-v0)
 from latent_space_policies.envs.ant import torso_up
+from latent_space_policies.envs.robotics import UMAZE_WALKS, umaze_walk
 from latent_space_policies.loading import load_policy
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used
-WALKS = (("short", 0.0, 6.0), ("middle", 6.0, 12.0), ("across", 12.0, np.inf))
 
 
 class _Tracker(gym.Wrapper):
@@ -84,7 +84,7 @@ def classify(path, final_info) -> dict:
     return {
         "outcome": outcome,
         "walk_at_start": round(start_walk, 2),
-        "walk": next(name for name, low, high in WALKS if low <= start_walk < high),
+        "walk": umaze_walk(start_walk),
         "final_distance": round(float(steps[-1, 3]), 3),
         "final_path_distance": round(float(steps[-1, 4]), 3),
         "closest": round(float(steps[:, 3].min()), 3),
@@ -112,7 +112,7 @@ def diagnose(run: Path, episodes: int, latent: str, round_index: int = FIRST_ROU
         tracker.close()
         outcomes = [r["outcome"] for r in rows]
         by_walk = {}
-        for name, _, _ in WALKS:
+        for name, _, _ in UMAZE_WALKS:
             these = [r for r in rows if r["walk"] == name]
             by_walk[name] = {"episodes": len(these), "successes": sum(r["outcome"] == "success" for r in these)}
         report["modes"][mode] = {

@@ -377,11 +377,14 @@ def test_u_maze_path_distance_walks_around_the_inner_wall():
     goes door to door round the U (worked by hand: 4 straight half-cells of 2 m, 3 doors 4 m apart of
     which 2 cut a corner, 2*sqrt(8)); through a door it is continuous; in one cell it is straight."""
     pytest.importorskip("gymnasium_robotics")
-    from latent_space_policies.envs.robotics import maze_path_distance, umaze_layout
+    from latent_space_policies.envs.robotics import maze_path_distance, umaze_layout, umaze_walk
 
     maze = umaze_layout()
     bottom_left, top_left = np.array([-4.0, -4.0]), np.array([-4.0, 4.0])
     assert maze_path_distance(maze, bottom_left, top_left) == pytest.approx(16 + 2 * np.sqrt(8))
+    assert umaze_walk(maze_path_distance(maze, bottom_left, top_left)) == "across"
+    assert umaze_walk(maze_path_distance(maze, bottom_left, [4.0, -4.0])) == "middle"  # 8 m, one side
+    assert umaze_walk(maze_path_distance(maze, bottom_left, [0.0, -4.0])) == "short"
     assert maze_path_distance(maze, top_left, bottom_left) == pytest.approx(16 + 2 * np.sqrt(8))
     left, right = np.array([1.999, -4.0]), np.array([2.001, -4.0])  # either side of a door
     assert abs(maze_path_distance(maze, left, top_left) - maze_path_distance(maze, right, top_left)) < 0.01
@@ -604,6 +607,9 @@ def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, ca
         assert main([*argv, "--max-episode-steps", "6", "--maze", "umaze", "--output", str(out)]) == 0
         row = json.loads(out.read_text())["goals"]["random"]
         assert row["goal"] is None and row["start_distance_mean"] > 0.45 and row["episodes"][0]["steps"] == 6
+        assert set(row["by_walk"]) == {"short", "middle", "across"}
+        assert sum(w["episodes"] for w in row["by_walk"].values()) == 1
+        assert row["episodes"][0]["start_path_distance"] >= row["episodes"][0]["start_distance"] - 1e-9
     assert main([*argv, "--hold", "0"]) == 2
     assert "--hold must be at least 1" in capsys.readouterr().err
 

@@ -80,6 +80,16 @@ def maze_path_distance(maze, xy, goal_xy) -> float:
     return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
 
 
+# The U-maze's walks by the path distance from start to goal (its arms are 4 m cells): short, the
+# same side; middle, round one corner; across the U, round the inner wall's end.
+UMAZE_WALKS = (("short", 0.0, 6.0), ("middle", 6.0, 12.0), ("across", 12.0, np.inf))
+
+
+def umaze_walk(path_distance: float) -> str:
+    """The name of the U-maze walk (``UMAZE_WALKS``) that a start ``path_distance`` from its goal is."""
+    return next(name for name, low, high in UMAZE_WALKS if low <= path_distance < high)
+
+
 def next_waypoint(maze, xy, goal_xy) -> np.ndarray:
     """Where to walk next on the way from ``xy`` to ``goal_xy`` around the walls of a ``Maze``: the
     first door of :func:`maze_path_distance`'s path, or the goal itself from the goal's own cell (and

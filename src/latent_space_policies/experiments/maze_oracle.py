@@ -19,7 +19,9 @@ The report gives, per goal (the U-maze draws its start and goal anew every episo
 ``random``), the success rate, the fall rate, the rate of episodes that end with the
 ant on its back, and the final distance to the goal
 (straight-line, as the maze's metric) over ``episodes`` episodes, with the settings and the time
-it took.
+it took; on the U-maze also the successes by walk (``envs.robotics.UMAZE_WALKS``: short, middle,
+across the U, by the path distance at the start) and the env steps each success took, against the
+maze's limit of 700.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import tyro
 from typing import Literal
 
 from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id, path_distance
-from latent_space_policies.envs.robotics import UMAZE_GOAL_RADIUS
+from latent_space_policies.envs.robotics import UMAZE_GOAL_RADIUS, UMAZE_WALKS, umaze_walk
 from latent_space_policies.errors import LSPError
 
 
@@ -122,7 +124,7 @@ def oracle_episode(
     model, real_data = inner.model, inner.data
     scratch = [mujoco.MjData(model) for _ in range(candidates)]
     observation, info = env.reset(seed=reset_seed)
-    start_distance = float(info["distance_to_goal"])
+    start_distance, start_path_distance = float(info["distance_to_goal"]), float(info["path_distance_to_goal"])
     path_left = _path_left(env)
     skip = np.asarray(observation).shape[0] - level.policy.observation_dim
     latent_dim = level.policy.action_dim
@@ -171,6 +173,7 @@ def oracle_episode(
         "final_distance": float(info["distance_to_goal"]),
         "final_path_distance": float(info["path_distance_to_goal"]),
         "start_distance": start_distance,
+        "start_path_distance": start_path_distance,
         "steps": steps,
         "latents": np.array(held),  # the chosen latent of every decision (not in the JSON report)
     }
@@ -224,6 +227,13 @@ def run_oracle(args: OracleArgs) -> dict:
             "steps_mean": float(np.mean([e["steps"] for e in episodes])),
             "episodes": episodes,
         }
+        if args.maze == "umaze":  # success by the walk from start to goal, and how long the successes took
+            by_walk = {}
+            for name, *_ in UMAZE_WALKS:
+                these = [e for e in episodes if umaze_walk(e["start_path_distance"]) == name]
+                won = [e["steps"] for e in these if e["success"]]
+                by_walk[name] = {"episodes": len(these), "successes": len(won), "steps_of_successes": won}
+            report["goals"][str(goal)]["by_walk"] = by_walk
     report["success_rate"] = float(np.mean([g["success_rate"] for g in report["goals"].values()]))
     report["wall_time_s"] = round(time.time() - start, 1)
     if args.output:
@@ -240,4 +250,7 @@ def summary(report: dict) -> str:
             f"ended on its back {row['flip_rate']:.0%}, "
             f"final distance {row['final_distance_mean']:.2f} +- {row['final_distance_std']:.2f}"
         )
+        if "by_walk" in row:
+            walks = ", ".join(f"{name} {w['successes']}/{w['episodes']}" for name, w in row["by_walk"].items())
+            lines.append(f"  by walk (path distance at the start: short < 6 m, middle < 12 m, across the U): {walks}")
     return "\n".join(lines)
