@@ -423,6 +423,35 @@ def test_the_waypoint_u_maze_shows_the_next_door_round_the_walls():
     np.testing.assert_allclose(moved[:, 4:6], [[-2.0, 4.0], [4.4, 4.2]], rtol=1e-6)
 
 
+def test_the_egocentric_waypoint_u_maze_shows_the_next_door_in_the_torso_frame():
+    """obs[4:6] of LSP/AntMazeUMazeEgoWaypoint-v0 is next_waypoint relative to the torso in the torso's
+    own axes (against MuJoCo's rotation matrix, as the egocentric maze's test); the rest is the plain
+    maze's observation; its relabelling refresh rotates the hand-worked door of a moved goal."""
+    pytest.importorskip("gymnasium_robotics")
+    from latent_space_policies.envs.robotics import next_waypoint, umaze_layout
+
+    maze = umaze_layout()
+    env, plain = make_env("LSP/AntMazeUMazeEgoWaypoint-v0"), make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = env.reset(seed=6)
+    reference, _ = plain.reset(seed=6)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
+        observation, *_ = env.step(action)
+        reference, *_ = plain.step(action)
+    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    inner = env.unwrapped.ant_env
+    rotation = inner.data.body(inner._main_body).xmat.reshape(3, 3)
+    offset = next_waypoint(maze, observation[0:2], observation[2:4]) - observation[0:2]
+    in_torso_axes = rotation.T @ np.append(offset, 0.0)
+    np.testing.assert_allclose(observation[4:6], in_torso_axes[:2], atol=0.05 * np.linalg.norm(in_torso_axes))
+    moved = observation[None].copy()
+    moved[0, 0:4] = [-4.2, 3.7, -4.0, -4.0]  # first door (-2, 4), as in the plain waypoint test
+    moved[0, 7:11] = [np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)]  # heading +y (yaw 90 degrees)
+    env.get_wrapper_attr("goal_layout")["refresh"](moved)
+    np.testing.assert_allclose(moved[0, 4:6], [0.3, -2.2], atol=1e-5)  # (2.2, 0.3) in the world, turned -90
+
+
 def test_a_u_maze_high_level_stores_hindsight_copies_of_each_finished_episode(tmp_path):
     """`--relabel-goals 2` on a U-maze high level (latents held 15 env steps, episodes of 3 decisions):
     12 decisions = 4 episodes, each decision stored once as played and twice with a goal the

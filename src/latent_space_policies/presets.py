@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
         ),
         *(
             Preset(f"LSP/AntMazeUMaze{kind}-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)")
-            for kind in ("", "Ego", "Upright", "EgoUpright", "Waypoint")
+            for kind in ("", "Ego", "Upright", "EgoUpright", "Waypoint", "EgoWaypoint")
         ),
         # Not in the paper: a seconds-long sanity task. Measured in this repo (tests/test_learning.py).
         Preset("Pendulum-v1", 5.0, 16, 16, 20_000, "ours: quick checks, not from the paper"),

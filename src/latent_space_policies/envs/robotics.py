@@ -13,8 +13,8 @@ info carries ``distance_to_goal``, ``path_distance_to_goal`` (around the walls, 
 down (as ``LSP/AntArenaUpright-v0`` does for the locomotion layer): a training env for high levels,
 whose success is then measured on the plain maze (``lsp eval RUN --env-id LSP/AntMazeUMaze-v0``).
 ``LSP/AntMazeUMazeEgoUpright-v0`` is the egocentric U-maze (below) that ends the same way.
-``LSP/AntMazeUMazeWaypoint-v0`` also shows the high level the next door on its way round the walls:
-a diagnostic that hands it the map.
+``LSP/AntMazeUMazeWaypoint-v0`` also shows the high level the next door on its way round the walls
+(``-EgoWaypoint-v0``: in the torso's heading frame): diagnostics that hand it the map.
 """
 
 from __future__ import annotations
@@ -174,6 +174,16 @@ class _GoalFeature(gym.ObservationWrapper):
 _QUATERNION = 7  # where the torso's (w, x, y, z) starts in the egocentric observation, after the height
 
 
+def _to_heading_frame(observations: np.ndarray, target_xy: np.ndarray) -> None:
+    """Write ``R(-yaw) (target - torso xy)`` into obs[..., 4:6], the yaw read from the torso's
+    quaternion in an observation with two inserted entries."""
+    w, x, y, z = (observations[..., _QUATERNION + k] for k in range(4))
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    dx, dy = target_xy[..., 0] - observations[..., 0], target_xy[..., 1] - observations[..., 1]
+    observations[..., 4] = np.cos(yaw) * dx + np.sin(yaw) * dy
+    observations[..., 5] = -np.sin(yaw) * dx + np.cos(yaw) * dy
+
+
 class _EgocentricGoal(_GoalFeature):
     """Inserts the goal as the ant sees it, ``R(-yaw) (goal - torso xy)``, after the first four entries:
     ``[torso xy, goal xy, goal in the torso's heading frame, Ant-v5 observation without xy]``."""
@@ -181,11 +191,7 @@ class _EgocentricGoal(_GoalFeature):
     @staticmethod
     def _refresh(observations: np.ndarray) -> None:
         """Recompute obs[..., 4:6] in place from the (relabelled) goal in obs[..., 2:4]."""
-        w, x, y, z = (observations[..., _QUATERNION + k] for k in range(4))
-        yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-        dx, dy = observations[..., 2] - observations[..., 0], observations[..., 3] - observations[..., 1]
-        observations[..., 4] = np.cos(yaw) * dx + np.sin(yaw) * dy
-        observations[..., 5] = -np.sin(yaw) * dx + np.cos(yaw) * dy
+        _to_heading_frame(observations, observations[..., 2:4])
 
     # "uses": the entries it reads, up to the end of the quaternion
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh,
@@ -206,6 +212,29 @@ class _WaypointGoal(_GoalFeature):
             row[4:6] = next_waypoint(maze, row[0:2], row[2:4])
 
     goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh, "uses": 6}
+
+
+class _EgocentricWaypoint(_GoalFeature):
+    """Inserts :func:`next_waypoint` as the ant sees it, ``R(-yaw) (waypoint - torso xy)``, after the
+    first four entries (in the goal's cell the waypoint is the goal, so there this is the egocentric
+    maze's feature). A diagnostic, as ``_WaypointGoal``: it hands the high level the map."""
+
+    @staticmethod
+    def _refresh(observations: np.ndarray) -> None:
+        """Recompute obs[..., 4:6] in place from the torso, its heading and the (relabelled) goal."""
+        maze = umaze_layout()
+        flat = observations.reshape(-1, observations.shape[-1])
+        waypoints = np.array([next_waypoint(maze, row[0:2], row[2:4]) for row in flat], flat.dtype)
+        _to_heading_frame(flat, waypoints)
+
+    goal_layout = {"achieved": (0, 2), "desired": (2, 4), "radius": UMAZE_GOAL_RADIUS, "refresh": _refresh,
+                   "uses": _QUATERNION + 4}  # fmt: skip
+
+
+def make_ant_umaze_ego_waypoint(**kwargs) -> gym.Env:
+    """``LSP/AntMazeUMazeEgoWaypoint-v0``: the U-maze with the next waypoint round the walls in the
+    torso's heading frame in obs[4:6] (the locomotion layer's view is then ``obs[6:]``)."""
+    return _EgocentricWaypoint(make_ant_umaze(**kwargs))
 
 
 def make_ant_umaze_waypoint(**kwargs) -> gym.Env:
@@ -250,3 +279,4 @@ def register_robotics_envs() -> None:
         gym.register("LSP/AntMazeUMazeUpright-v0", entry_point=make_ant_umaze, kwargs=upright)
         gym.register("LSP/AntMazeUMazeEgoUpright-v0", entry_point=make_ant_umaze_egocentric, kwargs=upright)
         gym.register("LSP/AntMazeUMazeWaypoint-v0", entry_point=make_ant_umaze_waypoint)
+        gym.register("LSP/AntMazeUMazeEgoWaypoint-v0", entry_point=make_ant_umaze_ego_waypoint)
