@@ -53,15 +53,15 @@ def method_names(freeze: list[int]) -> list[str]:
     return ["single", "e2e-4"] + [f"two-level@{point // 1000}k" for point in freeze]
 
 
-# second levels: (row prefix, run-folder prefix, extra `lsp stack` arguments)
-SECOND_LEVELS = (("two-level", "two-level", []), ("two-level-learned", "two-level-learned", ["--ent-coef", "auto"]))
+# second levels: (row and run-folder prefix, extra `lsp stack` arguments)
+SECOND_LEVELS = (("two-level", []), ("two-level-learned", ["--ent-coef", "auto"]))
 
 
 def second_levels(env_id: str, seed: int, freeze: list[int], runs: Path):
     """(row, run folder, freeze point, extra stack arguments) of every second-level row."""
     return [
-        (f"{row}@{point // 1000}k", runs / f"{env_id}__{folder}-{point}__{seed}", point, extra)
-        for row, folder, extra in SECOND_LEVELS
+        (f"{prefix}@{point // 1000}k", runs / f"{env_id}__{prefix}-{point}__{seed}", point, extra)
+        for prefix, extra in SECOND_LEVELS
         for point in freeze
     ]
 
@@ -168,12 +168,11 @@ def main() -> None:
         first, later = [], []  # later: second levels whose frozen snapshot the first batch will write
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
+            train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
             if "single" in wanted and not finished(single, args.steps):
-                train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
                 first.append((single, job(single, args.steps, train + ["--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
             if "e2e-4" in wanted and not finished(e2e, args.steps):
-                train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
                 first.append((e2e, job(e2e, args.steps, train + ["--num-coupling", "4"], args)))
             for method, run, point, extra in second_levels(env_id, seed, args.freeze, runs):
                 if method in wanted and not finished(run, args.steps - point):

@@ -352,20 +352,28 @@ def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_
     assert not plain.step(zero)[2]
 
 
+def _play_beside_the_plain_u_maze(env_id: str, seed: int, action_seed: int):
+    """Step ``env_id`` and the plain U-maze side by side for 30 steps of the same gentle random actions
+    (the ant stays nearly level, and turns a little); every entry but the inserted obs[4:6] must be the
+    plain maze's. Returns the env and its last observation."""
+    env, plain = make_env(env_id), make_env("LSP/AntMazeUMaze-v0")
+    observation, _ = env.reset(seed=seed)
+    reference, _ = plain.reset(seed=seed)
+    rng = np.random.default_rng(action_seed)
+    for _ in range(30):
+        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
+        observation, *_ = env.step(action)
+        reference, *_ = plain.step(action)
+    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    return env, observation
+
+
 def test_the_egocentric_u_maze_adds_the_goal_in_the_torso_frame():
     """obs[4:6] of LSP/AntMazeUMazeEgo-v0 is the goal relative to the torso in the torso's own axes
     (checked against MuJoCo's body rotation matrix, which includes the small tilt the yaw ignores);
     the rest is the U-maze's observation, so the locomotion layer's view is obs[6:]."""
     pytest.importorskip("gymnasium_robotics")
-    ego, plain = make_env("LSP/AntMazeUMazeEgo-v0"), make_env("LSP/AntMazeUMaze-v0")
-    observation, _ = ego.reset(seed=4)
-    reference, _ = plain.reset(seed=4)
-    rng = np.random.default_rng(0)
-    for _ in range(30):  # gentle actions: the ant stays nearly level, and turns a little
-        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
-        observation, *_ = ego.step(action)
-        reference, *_ = plain.step(action)
-    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    ego, observation = _play_beside_the_plain_u_maze("LSP/AntMazeUMazeEgo-v0", seed=4, action_seed=0)
     inner = ego.unwrapped.ant_env
     rotation = inner.data.body(inner._main_body).xmat.reshape(3, 3)
     in_torso_axes = rotation.T @ np.append(observation[2:4] - observation[0:2], 0.0)
@@ -408,14 +416,7 @@ def test_the_waypoint_u_maze_shows_the_next_door_round_the_walls():
     np.testing.assert_allclose(next_waypoint(maze, [-4.2, 3.7], [-4.0, -4.0]), [-2.0, 4.0])
     np.testing.assert_allclose(next_waypoint(maze, [4.3, 4.1], [-3.0, -4.5]), [4.0, 2.0])
     np.testing.assert_allclose(next_waypoint(maze, [-4.2, 3.7], [-3.1, 4.6]), [-3.1, 4.6])
-    waypoint, plain = make_env("LSP/AntMazeUMazeWaypoint-v0"), make_env("LSP/AntMazeUMaze-v0")
-    observation, _ = waypoint.reset(seed=5)
-    reference, _ = plain.reset(seed=5)
-    for _ in range(5):
-        action = np.full(8, 0.2, np.float32)
-        observation, *_ = waypoint.step(action)
-        reference, *_ = plain.step(action)
-    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    waypoint, observation = _play_beside_the_plain_u_maze("LSP/AntMazeUMazeWaypoint-v0", seed=5, action_seed=2)
     np.testing.assert_allclose(observation[4:6], next_waypoint(maze, observation[0:2], observation[2:4]), rtol=1e-6)
     moved = np.stack([observation, observation])
     moved[:, 0:4] = [[-4.2, 3.7, -4.0, -4.0], [4.3, 4.1, 4.4, 4.2]]
@@ -431,15 +432,7 @@ def test_the_egocentric_waypoint_u_maze_shows_the_next_door_in_the_torso_frame()
     from latent_space_policies.envs.robotics import next_waypoint, umaze_layout
 
     maze = umaze_layout()
-    env, plain = make_env("LSP/AntMazeUMazeEgoWaypoint-v0"), make_env("LSP/AntMazeUMaze-v0")
-    observation, _ = env.reset(seed=6)
-    reference, _ = plain.reset(seed=6)
-    rng = np.random.default_rng(1)
-    for _ in range(30):
-        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
-        observation, *_ = env.step(action)
-        reference, *_ = plain.step(action)
-    np.testing.assert_array_equal(np.delete(observation, [4, 5]), reference)
+    env, observation = _play_beside_the_plain_u_maze("LSP/AntMazeUMazeEgoWaypoint-v0", seed=6, action_seed=1)
     inner = env.unwrapped.ant_env
     rotation = inner.data.body(inner._main_body).xmat.reshape(3, 3)
     offset = next_waypoint(maze, observation[0:2], observation[2:4]) - observation[0:2]
