@@ -328,7 +328,7 @@ def test_community_u_maze_observation_puts_the_locomotion_view_last():
 def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_same(upright_id, plain_id):
     """LSP/AntMazeUMazeUpright-v0 (and its egocentric twin) steps exactly like the plain U-maze while
     the ant is upright, and ends (terminated, info upside_down) on the first step with the torso upside
-    down; the plain one goes on."""
+    down; the plain one goes on, and its info says upside_down too (for the fall penalty)."""
     pytest.importorskip("gymnasium_robotics")
     upright, plain = make_env(upright_id), make_env(plain_id)
     observation, _ = upright.reset(seed=3)
@@ -338,9 +338,10 @@ def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_
     for _ in range(20):
         action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
         observation, _, terminated, _, info = upright.step(action)
-        reference, _, plain_terminated, _, _ = plain.step(action)
+        reference, _, plain_terminated, _, plain_info = plain.step(action)
         np.testing.assert_array_equal(observation, reference)
         assert not terminated and not plain_terminated and info["upside_down"] is False
+        assert plain_info["upside_down"] is False
     for env in (upright, plain):  # the same body turned over, 180 degrees about its x axis
         ant = env.unwrapped.ant_env
         qpos = ant.data.qpos.copy()
@@ -349,7 +350,8 @@ def test_the_upright_u_maze_ends_when_the_torso_turns_over_and_is_otherwise_the_
     zero = np.zeros(8, np.float32)
     _, _, terminated, _, info = upright.step(zero)
     assert terminated and info["upside_down"] is True and not info["is_success"]
-    assert not plain.step(zero)[2]
+    _, _, plain_terminated, _, plain_info = plain.step(zero)
+    assert not plain_terminated and plain_info["upside_down"] is True
 
 
 def _play_beside_the_plain_u_maze(env_id: str, seed: int, action_seed: int):

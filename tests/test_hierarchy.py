@@ -236,6 +236,15 @@ def test_weighted_terms_and_the_visit_count_bonus():
         bonus(None, None, None, 0.0, {})
 
 
+def test_the_fall_penalty_charges_each_step_spent_upside_down():
+    fall = resolve_reward("100*task+0.2*upside_down_penalty")
+    assert fall(None, None, None, 0.0, {"upside_down": True}) == pytest.approx(-0.2)
+    assert fall(None, None, None, 0.0, {"upside_down": False}) == 0.0
+    assert fall(None, None, None, 1.0, {"upside_down": False}) == 100.0
+    with pytest.raises(LSPError, match="upside_down"):
+        resolve_reward("upside_down_penalty")(None, None, None, 0.0, {})
+
+
 @pytest.mark.parametrize("held", [True, False])
 def test_latent_per_episode_holds_one_latent_for_the_whole_episode(tmp_path, held):
     seen = []

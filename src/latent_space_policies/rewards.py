@@ -6,6 +6,8 @@ A reward spec is a string:
   (SPEC §6, the ant-maze low level's pretraining reward);
 - ``"visits_xy"``: a goal-agnostic exploration bonus 1 / sqrt(n), n the number of env steps this
   run has spent in the torso's 1 m x 1 m cell so far (count-based exploration, not in the paper);
+- ``"upside_down_penalty"``: -1 per env step with the torso upside down (``info['upside_down']``), a
+  goal-agnostic fall penalty for high levels whose layer cannot get up again (not in the paper);
 - ``"module.path:function"``: a user's own function ``fn(observation, action, next_observation,
   reward, info) -> float``, imported by path; a class is instantiated once per env, and its
   ``state_dict()`` / ``load_state_dict()`` (if it has them) go into the run's checkpoints.
@@ -86,6 +88,17 @@ class VisitsXY:
         self.counts = {(int(x), int(y)): int(n) for (x, y), n in zip(cells, counts)}
 
 
+def upside_down_penalty(observation, action, next_observation, reward, info) -> float:
+    """-1 for an env step that ends with the torso upside down, 0 otherwise. Needs ``upside_down`` in
+    ``info`` (the ant arenas and mazes)."""
+    try:
+        return -float(bool(info["upside_down"]))
+    except KeyError:
+        raise LSPError(
+            "reward 'upside_down_penalty' needs an environment whose step info has upside_down (the ant arenas and mazes)"
+        ) from None
+
+
 class WeightedSum:
     """``sum_i weight_i * term_i`` of reward terms (None: the task reward); keeps the terms' state."""
 
@@ -108,7 +121,12 @@ class WeightedSum:
 
 
 # A class is a reward with state: each env gets its own instance.
-REWARDS: dict[str, RewardFn | type | None] = {"task": None, "speed_xy": speed_xy_reward, "visits_xy": VisitsXY}
+REWARDS: dict[str, RewardFn | type | None] = {
+    "task": None,
+    "speed_xy": speed_xy_reward,
+    "visits_xy": VisitsXY,
+    "upside_down_penalty": upside_down_penalty,
+}
 
 
 def _weighted(spec: str) -> tuple[float, str]:

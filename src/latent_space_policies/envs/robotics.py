@@ -14,7 +14,8 @@ down (as ``LSP/AntArenaUpright-v0`` does for the locomotion layer): a training e
 whose success is then measured on the plain maze (``lsp eval RUN --env-id LSP/AntMazeUMaze-v0``).
 ``LSP/AntMazeUMazeEgoUpright-v0`` is the egocentric U-maze (below) that ends the same way.
 ``LSP/AntMazeUMazeWaypoint-v0`` also shows the high level the next door on its way round the walls
-(``-EgoWaypoint-v0``: in the torso's heading frame): diagnostics that hand it the map.
+(``-EgoWaypoint-v0``: in the torso's heading frame): diagnostics that hand it the map. Every
+variant's info says ``upside_down`` at each step (the ``upside_down_penalty`` reward reads it).
 """
 
 from __future__ import annotations
@@ -102,8 +103,13 @@ def next_waypoint(maze, xy, goal_xy) -> np.ndarray:
 
 
 class _GoalDistance(gym.Wrapper):
-    """Adds ``distance_to_goal``, ``path_distance_to_goal`` and ``is_success`` (within 0.45, the env's
-    own radius) to infos."""
+    """Adds ``distance_to_goal``, ``path_distance_to_goal``, ``is_success`` (within 0.45, the env's
+    own radius) and ``upside_down`` (the z component of the torso's up axis below 0, as
+    ``envs.ant.torso_up``, which this layer may not import) to infos."""
+
+    def upside_down(self) -> bool:
+        ant = self.env.unwrapped.ant_env
+        return float(ant.data.body(ant._main_body).xmat[8]) < 0.0
 
     def path_distance_to_goal(self, xy) -> float:
         """:func:`maze_path_distance` from ``xy`` to this episode's goal."""
@@ -119,6 +125,7 @@ class _GoalDistance(gym.Wrapper):
             is_success=bool(info.get("success", distance <= UMAZE_GOAL_RADIUS)),
             x_position=float(xy[0]),
             y_position=float(xy[1]),
+            upside_down=self.upside_down(),
         )
 
     def reset(self, **kwargs):
@@ -131,15 +138,11 @@ class _GoalDistance(gym.Wrapper):
 
 
 class _EndWhenUpsideDown(gym.Wrapper):
-    """Also ends the episode (terminated) when the torso turns upside down (the z component of its up
-    axis below 0, as ``envs.ant.torso_up``, which this layer may not import); each step's info says
-    ``upside_down``."""
+    """Also ends the episode (terminated) when the torso turns upside down (info ``upside_down``)."""
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
-        ant = self.env.unwrapped.ant_env
-        upside_down = float(ant.data.body(ant._main_body).xmat[8]) < 0.0
-        return observation, reward, terminated or upside_down, truncated, dict(info, upside_down=upside_down)
+        return observation, reward, terminated or info["upside_down"], truncated, info
 
 
 class _FlatGoalObservation(gym.wrappers.FlattenObservation):
