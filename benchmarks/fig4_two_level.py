@@ -22,8 +22,8 @@ results/NAME.csv (one row per evaluation) and results/NAME.png (mean +- std over
         --runs benchmarks/runs/fig4_2M --seeds 0 1 2 --name fig4_Ant-v5_2M
 
 `--variant paper` trains the single level and the end-to-end policy with the paper's benchmark
-settings (fixed temperature 1, the preset's reward scale, 3 on Ant) instead of `modern` (learned
-temperature); give it its own --runs folder and --name.
+settings (fixed temperature 1, the preset's reward scale, 3 on Ant; `--reward-scale` sets another)
+instead of `modern` (learned temperature); give it its own --runs folder and --name.
 
 Second levels are `lsp stack` with its defaults for a level on a frozen layer: no squash, a Gaussian
 prior, the fixed temperature 1 and the task preset's reward scale (3 on Ant and Humanoid), as the
@@ -151,6 +151,10 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="full checkpoints (replay included)")
     parser.add_argument("--methods", nargs="+", default=None, help="rows to run (default: single, e2e-4, two-level@F per freeze point; two-level-learned@F only when named)")
     parser.add_argument("--variant", choices=["modern", "paper"], default="modern", help="SAC variant of the single and e2e-4 rows")
+    parser.add_argument(
+        "--reward-scale", type=float, default=None,
+        help="reward scale of the single and e2e-4 rows (default: the variant's; the original code ran Ant at 10)",
+    )
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--name", default=None, help="results/NAME.csv and .png (default fig4_ENV)")
     args = parser.parse_args()
@@ -169,6 +173,8 @@ def main() -> None:
         for seed in args.seeds:
             single = runs / f"{env_id}__single__{seed}"
             train = ["train", "--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
+            if args.reward_scale is not None:
+                train += ["--reward-scale", str(args.reward_scale)]
             if "single" in wanted and not finished(single, args.steps):
                 first.append((single, job(single, args.steps, train + ["--snapshot-every", str(snapshot)], args)))
             e2e = runs / f"{env_id}__e2e4__{seed}"
