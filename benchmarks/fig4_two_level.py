@@ -72,7 +72,7 @@ def stack_job(run: Path, frozen: Path, seed: int, point: int, extra: list[str], 
     return run, job(run, settings.steps - point, stack, settings)
 
 
-def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_csv: Path, out_png: Path) -> None:
+def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], budget: int, out_csv: Path, out_png: Path) -> None:
     rows = []
     for seed in seeds:
         named = {"single": (runs / f"{env_id}__single__{seed}", 0), "e2e-4": (runs / f"{env_id}__e2e4__{seed}", 0)}
@@ -134,7 +134,31 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], out_cs
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
+    print_last_quarter(rows, budget)
     print(f"wrote {out_csv} and {out_png}")
+
+
+def print_last_quarter(rows: list[dict], budget: int) -> None:
+    """Each finished run's mean stochastic return over the evaluations in the last quarter of the
+    budget (1.5M-2M of 2M: 11 evaluations at --eval-every 50000), its ratio to the same seed's single
+    level, and the mean of those per-seed means over the seeds that have them."""
+    start = budget - budget // 4
+    means: dict[str, dict[int, float]] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for seed in sorted({r["seed"] for r in rows if r["method"] == method}):
+            mine = {r["step"]: float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["seed"] == seed}
+            if max(mine) >= budget:  # finished
+                means.setdefault(method, {})[seed] = float(np.mean([v for step, v in mine.items() if step >= start]))
+    if not means:
+        return
+    single = means.get("single", {})
+    print(f"\nmean stochastic return over env steps {start}-{budget} (finished runs)")
+    for method, by_seed in means.items():
+        per_seed = "  ".join(
+            f"seed {seed}: {mean:.0f}" + (f" ({mean / single[seed]:.2f}x)" if seed in single and method != "single" else "")
+            for seed, mean in by_seed.items()
+        )
+        print(f"{method:<24}{np.mean(list(by_seed.values())):>8.0f}  {per_seed}")
 
 
 def main() -> None:
@@ -192,7 +216,7 @@ def main() -> None:
         run_pinned(first, args.jobs)
         run_pinned([stack_job(*entry, env_id, args) for entry in later], args.jobs)
     name = args.name or f"fig4_{env_id}"
-    collect(runs, env_id, args.seeds, args.freeze, ROOT / "results" / f"{name}.csv", ROOT / "results" / f"{name}.png")
+    collect(runs, env_id, args.seeds, args.freeze, args.steps, ROOT / "results" / f"{name}.csv", ROOT / "results" / f"{name}.png")
 
 
 if __name__ == "__main__":
