@@ -610,6 +610,11 @@ def test_oracle_planning_leaves_the_real_episode_as_if_the_chosen_latents_were_p
                 break
     np.testing.assert_array_equal(env.unwrapped.data.qpos, planned_qpos)
     assert info["distance_to_goal"] == record["final_distance"]
+    small = oracle_episode(
+        env, level, forward, candidates=3, horizon=4, hold=3, rng=np.random.default_rng(0), reset_seed=5,
+        latent_scale=1e-3,
+    )  # fmt: skip
+    assert 0 < np.abs(small["latents"]).max() < 1e-2  # candidates from latent_scale * N(0, I)
 
 
 def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, capsys):
@@ -636,6 +641,8 @@ def test_oracle_command_reports_every_goal_and_rejects_bad_settings(tmp_path, ca
         assert row["episodes"][0]["start_path_distance"] >= row["episodes"][0]["start_distance"] - 1e-9
     assert main([*argv, "--hold", "0"]) == 2
     assert "--hold must be at least 1" in capsys.readouterr().err
+    assert main([*argv, "--latent-scale", "0"]) == 2
+    assert "--latent-scale must be greater than 0" in capsys.readouterr().err
 
 
 def test_the_shipped_locomotion_layer_loads_by_name_and_fits_the_maze():

@@ -92,6 +92,31 @@ def test_action_repeat_holds_the_latent_and_acts_every_step(repeat_reward, expec
     assert reward == expected_reward
 
 
+def test_a_scaled_latent_reaches_the_layer_scaled_and_survives_save_and_load(tmp_path):
+    from latent_space_policies.levels import save_hierarchy
+
+    level = random_level(4, 2, latent_scale=0.5, latent_repeat=2)
+    inner = RecordingEnv()
+    env = FrozenLayerWrapper(inner, level)
+    observation, _ = env.reset(seed=0)
+    latent = np.array([1.2, -0.8], np.float32)
+    expected, _ = jax.jit(level.policy.action_from_latent)(level.params, observation, 0.5 * latent)
+    env.step(latent)
+    np.testing.assert_allclose(inner.actions[0], np.asarray(expected), atol=1e-6)
+    path = save_hierarchy(tmp_path / "h.lsp", [level, random_level(4, 2, squash=False, seed=3)], env_id="x")
+    loaded, _ = load_levels(path)
+    assert [lv.latent_scale for lv in loaded] == [0.5, 1.0] and loaded[0].latent_repeat == 2
+
+
+def test_a_latent_scale_needs_a_frozen_layer_and_must_be_positive(tmp_path):
+    from latent_space_policies.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="--base-latent-scale must be greater than 0"):
+        tiny(tmp_path, base_latent_scale=0.0).check()
+    with pytest.raises(SettingsError, match="--base-latent-scale needs a frozen layer below"):
+        train(tiny(tmp_path, base_latent_scale=0.5))
+
+
 def test_action_repeat_stops_at_the_end_of_the_episode():
     env = FrozenLayerWrapper(RecordingEnv(terminate_after=2), random_level(4, 2, latent_repeat=3))
     env.reset()
@@ -111,10 +136,13 @@ def test_observation_contract_mismatch_is_a_clear_error_at_construction():
         env.step(np.zeros(3, np.float32))
 
 
-def test_composed_log_prob_matches_change_of_variables():
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (0.5, 2.0)])
+def test_composed_log_prob_matches_change_of_variables(scales):
     """Three levels (squashed bottom, unsquashed upper): log pi(a|s) of f_0 o f_1 o f_2 against
-    log N(h) - log|det| from jax.jacobian of the whole composition, and the inverse round trip."""
-    levels = [random_level(4, 2, squash=True, seed=0), random_level(4, 2, squash=False, seed=2),
+    log N(h) - log|det| from jax.jacobian of the whole composition, and the inverse round trip;
+    also with the lower levels fed a scaled latent (``latent_scale``)."""
+    levels = [random_level(4, 2, squash=True, seed=0, latent_scale=scales[0]),
+              random_level(4, 2, squash=False, seed=2, latent_scale=scales[1]),
               random_level(4, 2, squash=False, seed=4)]
     composed = ComposedPolicy(levels)
     observation = jnp.array([0.3, -0.1, 0.7, 0.2])

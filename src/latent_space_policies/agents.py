@@ -90,6 +90,10 @@ class TrainConfig:
     """The part of the env observation the top frozen layer sees: 'all' or 'START:STOP'."""
     action_repeat: int = 1
     """Env steps each of this layer's latent actions is held for by the frozen layer below."""
+    base_latent_scale: float = 1.0
+    """The frozen layer below sees this times this layer's action as its latent (1: the paper). Below 1
+    keeps a layer with a N(0, I) prior inside the latents its frozen layer walks upright under
+    (``benchmarks/layer_posture.py --hold``)."""
     repeat_reward: Literal["sum", "last"] = "sum"
     """Reward of a held action: sum over its env steps, or the last one only (original code)."""
     latent_per_episode: bool = False
@@ -140,7 +144,7 @@ class TrainConfig:
                 raise SettingsError(f"{flag(name)} must be {_type_name(annotation)}, got {value!r}")
 
         positive = ["learning_rate", "batch_size", "buffer_size", "gradient_steps", "log_every", "num_coupling",
-                    "gmm_components", "action_repeat"]  # fmt: skip
+                    "gmm_components", "action_repeat", "base_latent_scale"]  # fmt: skip
         optional_positive = ["total_steps", "max_episode_steps", "embedding_dim", "coupling_hidden", "reward_scale",
                              "log_scale_bound"]  # fmt: skip
         non_negative = ["learning_starts", "eval_every", "eval_episodes", "checkpoint_every", "snapshot_every",
@@ -305,6 +309,7 @@ def base_levels_for(config: TrainConfig) -> list[Level]:
         observation_map=ObservationMap.parse(config.base_observation),
         latent_repeat=config.action_repeat,
         repeat_reward=config.repeat_reward,
+        latent_scale=config.base_latent_scale,
     )
     return levels
 
@@ -314,7 +319,9 @@ def make_training_env(config: TrainConfig, base_levels: list[Level]):
     if config.action_repeat < 1:
         raise ValueError(f"action_repeat must be at least 1, got {config.action_repeat}")
     if config.action_repeat > 1 and not base_levels:
-        raise ValueError("action_repeat needs a frozen layer below (--base): it holds latents for that layer")
+        raise SettingsError("--action-repeat needs a frozen layer below (--base): it holds latents for that layer")
+    if config.base_latent_scale != 1.0 and not base_levels:
+        raise SettingsError("--base-latent-scale needs a frozen layer below (--base): it scales that layer's latent")
     env = make_env(config.env_id, max_episode_steps=config.max_episode_steps)
     return env_for(env, base_levels, reward=config.reward, observation=config.observation)
 

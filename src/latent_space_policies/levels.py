@@ -78,6 +78,9 @@ class Level:
     reward: str = "task"
     """The reward this layer was trained on (recorded for reference)."""
     env_id: str = "?"
+    latent_scale: float = 1.0
+    """The layer sees ``latent_scale * h`` for the latent h from the layer above (1: the paper). Below 1,
+    a layer above with a N(0, I) prior acts within the narrower latent range its layer walks upright in."""
 
     @property
     def policy(self) -> Policy:
@@ -91,6 +94,7 @@ class Level:
             "repeat_reward": self.repeat_reward,
             "reward": self.reward,
             "env_id": self.env_id,
+            "latent_scale": self.latent_scale,
         }
 
 
@@ -100,7 +104,7 @@ class FrozenLayerWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     Each step holds h for ``level.latent_repeat`` inner env steps, computing a = f(h; s) on the
     current observation every step (mapped by ``level.observation_map``). The reward is the sum of
     the inner rewards, or only the last one (``repeat_reward='last'``); the step stops early when
-    the inner episode ends.
+    the inner episode ends. The layer is given ``level.latent_scale * h``.
     """
 
     def __init__(self, env: gym.Env, level: Level):
@@ -143,6 +147,7 @@ class FrozenLayerWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if latent.shape != self.action_space.shape:
             raise ShapeError(f"latent action has shape {latent.shape}, this layer takes {self.action_space.shape}")
         total = 0.0
+        latent = latent * np.float32(self.level.latent_scale)
         for _ in range(self.level.latent_repeat):
             observation, reward, terminated, truncated, info = self.env.step(self.low_action(latent))
             self._observation = observation
@@ -201,6 +206,7 @@ class ComposedPolicy:
         self.levels = list(levels)
         self.policies = [level.policy for level in self.levels]
         self.maps = [level.observation_map for level in self.levels]
+        self.scales = [float(level.latent_scale) for level in self.levels]
         top = self.policies[-1]
         self.action_dim = self.policies[0].action_dim
         self.latent_dim = top.action_dim
@@ -214,7 +220,10 @@ class ComposedPolicy:
     def action_from_latent(self, params: tuple, observation, latent):
         log_prob = standard_normal_log_prob(latent)
         value = latent
-        for policy, obs_map, level_params in reversed(list(zip(self.policies, self.maps, params))):
+        for policy, obs_map, scale, level_params in reversed(list(zip(self.policies, self.maps, self.scales, params))):
+            # the level sees scale * value: log|det| of the scaling is d log(scale)
+            value = value * scale
+            log_prob = log_prob - policy.action_dim * np.log(scale)
             output, level_log_prob = policy.action_from_latent(level_params, obs_map(observation), value)
             # level_log_prob = log N(input) - log|det f_k|: keep only the log-det part.
             log_prob = log_prob + level_log_prob - standard_normal_log_prob(value)
@@ -223,10 +232,11 @@ class ComposedPolicy:
 
     def latent_from_action(self, params: tuple, observation, action):
         value, log_det_total = action, 0.0
-        for policy, obs_map, level_params in zip(self.policies, self.maps, params):
+        for policy, obs_map, scale, level_params in zip(self.policies, self.maps, self.scales, params):
             latent, level_log_prob = policy.latent_from_action(level_params, obs_map(observation), value)
             log_det_total = log_det_total + level_log_prob - standard_normal_log_prob(latent)
-            value = latent
+            value = latent / scale
+            log_det_total = log_det_total - policy.action_dim * np.log(scale)
         return value, standard_normal_log_prob(value) + log_det_total
 
     def sample(self, params: tuple, observation, key):
@@ -289,6 +299,7 @@ def levels_from_checkpoint(trees: dict, metadata: dict, path: str | Path) -> lis
                 repeat_reward=description.get("repeat_reward", "sum"),
                 reward=description.get("reward", "task"),
                 env_id=description.get("env_id", "?"),
+                latent_scale=float(description.get("latent_scale", 1.0)),
             )
         )
     return levels

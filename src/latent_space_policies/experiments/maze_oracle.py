@@ -71,9 +71,14 @@ class OracleArgs:
     """Episode time limit in env steps (default: 1000 in the cross maze, SPEC §6; the U-maze's own 700)."""
     seed: int = 0
     """Seed of the resets and the candidate latents."""
+    latent_scale: float = 1.0
+    """Candidate latents are drawn from latent_scale * N(0, I): the oracle of a high level trained
+    with ``lsp stack --base-latent-scale`` (its layer sees that times a N(0, I)-like latent)."""
 
 
 def _check(args: OracleArgs) -> None:
+    if not args.latent_scale > 0:
+        raise LSPError(f"--latent-scale must be greater than 0, got {args.latent_scale}")
     for name in ("episodes", "candidates", "horizon", "hold", "max_episode_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise LSPError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -111,7 +116,7 @@ def _path_left(env):
 
 def oracle_episode(
     env, level, forward, *, candidates: int, horizon: int, hold: int, rng, reset_seed: int, min_upright: float = 0.5,
-    goal_radius: float | None = None,
+    goal_radius: float | None = None, latent_scale: float = 1.0,
 ) -> dict:
     """One episode of the planner in ``env`` (an ``LSP/AntCrossMaze-Goal*`` or ``LSP/AntMazeUMaze-v0``
     env from make_env). The layer sees the observation's last ``observation_dim`` entries (the maze's
@@ -128,12 +133,12 @@ def oracle_episode(
     path_left = _path_left(env)
     skip = np.asarray(observation).shape[0] - level.policy.observation_dim
     latent_dim = level.policy.action_dim
-    chosen = rng.standard_normal(latent_dim).astype(np.float32)
+    chosen = (latent_scale * rng.standard_normal(latent_dim)).astype(np.float32)
     steps, info, held = 0, {}, []
     terminated = truncated = False
     try:
         while not (terminated or truncated):
-            latents = rng.standard_normal((candidates, latent_dim)).astype(np.float32)
+            latents = (latent_scale * rng.standard_normal((candidates, latent_dim))).astype(np.float32)
             latents[0] = chosen
             observations = np.repeat(np.asarray(observation, np.float32)[None, skip:], candidates, axis=0)
             alive = np.ones(candidates, bool)
@@ -209,6 +214,7 @@ def run_oracle(args: OracleArgs) -> dict:
             oracle_episode(
                 env, level, forward, candidates=args.candidates, horizon=args.horizon, hold=args.hold,
                 rng=rng, reset_seed=args.seed * 1000 + k, min_upright=args.min_upright, goal_radius=goal_radius,
+                latent_scale=args.latent_scale,
             )  # fmt: skip
             for k in range(args.episodes)
         ]
