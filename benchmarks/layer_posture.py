@@ -93,11 +93,14 @@ def main() -> None:
     parser.add_argument("--env-id", default="LSP/AntArena-v0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hold", type=int, help="hold each latent for this many env steps (default: the layer's own policy)")
-    parser.add_argument("--latent-scale", type=float, nargs="+", default=[1.0], help="with --hold: latents drawn from scale * N(0, I), one report per scale")
+    parser.add_argument("--latent-scale", type=float, nargs="+", help="with --hold: latents drawn from scale * N(0, I), one report per scale (default 1)")
     parser.add_argument("--max-steps", type=int, help="episode limit in env steps (default: the env's; the U-maze's is 700)")
     parser.add_argument("--no-terminate", action="store_true", help="run every episode to its limit (the U-maze does not end on the arena's height rule)")
     parser.add_argument("--output")
     args = parser.parse_args()
+    if args.latent_scale is not None and args.hold is None:
+        parser.error("--latent-scale needs --hold (without it the layer samples its own latent every step)")
+    args.latent_scale = args.latent_scale or [1.0]
     if args.hold is not None and args.hold < 1 or min(args.latent_scale) <= 0 or args.episodes < 1:
         parser.error("--hold, --latent-scale and --episodes must be positive")
     reports = []
