@@ -737,3 +737,96 @@ def test_u_maze_failure_classes_and_the_recorded_torso_tilt():
     assert failures.classify(path(3.0, moved=0.5), {"is_success": False})["outcome"] == "stalled"
     row = failures.classify(path(3.0, walk=9.0), {"is_success": False})
     assert (row["outcome"], row["walk"], row["walk_at_start"], row["env_steps"]) == ("out_of_time", "middle", 9.0, 400)
+
+
+# The settings of the run behind docs/results/ant_maze.md's U-maze result (its saved config.json,
+# less the names, seed and budget): `lsp experiment ant-umaze` must train exactly these.
+UMAZE_RESULT_SETTINGS = {
+    "env_id": "LSP/AntMazeUMazeEgoWaypoint-v0", "algorithm": "sac", "variant": "modern", "policy": "lsp",
+    "num_coupling": 2, "reward_scale": None, "embedding_dim": 16, "coupling_hidden": 8,
+    "embedding_hidden": (256, 256), "critic_hidden": (256, 256), "embedding_output_relu": False,
+    "squash": None, "action_prior": None, "ent_coef": 0.1, "gamma": 0.99, "learning_rate": 0.0003,
+    "batch_size": 128, "learning_starts": 1000, "gradient_steps": 4, "reward": "100*task",
+    "base": "pretrained:ant_locomotion", "base_observation": "6:", "action_repeat": 15,
+    "base_latent_scale": 0.5, "repeat_reward": "sum", "latent_per_episode": False, "observation": "0:33",
+    "relabel_goals": 4, "relabel_reward": 100.0, "eval_every": 10_000, "eval_episodes": 10,
+}  # fmt: skip
+
+
+def test_the_u_maze_experiment_trains_the_documented_recipe_per_seed_and_resumes(tmp_path):
+    from latent_space_policies.cli import StackArgs, _parse
+    from latent_space_policies.experiments.ant_umaze import AntUMazeArgs, collect, run_umaze, umaze_runs
+
+    args = AntUMazeArgs(output_dir=str(tmp_path), seeds=(0, 2))
+    runs = umaze_runs(args, args.locomotion)
+    assert [(run.name, steps) for run, _, steps in runs] == [("umaze__hierarchy+her__0", 200_000), ("umaze__hierarchy+her__2", 200_000)]
+    for seed, (run, command, _) in zip((0, 2), runs):
+        parsed = _parse(command[3:])  # after `python -m latent_space_policies.cli`
+        assert isinstance(parsed, StackArgs) and parsed.base == "pretrained:ant_locomotion"
+        config = dataclasses.asdict(dataclasses.replace(parsed.config, base=parsed.base))
+        assert {k: config[k] for k in UMAZE_RESULT_SETTINGS} == UMAZE_RESULT_SETTINGS
+        assert (config["seed"], config["total_steps"], config["output_dir"], config["run_name"]) == (
+            seed, 200_000, str(tmp_path), run.name,
+        )  # fmt: skip
+    (runs[0][0] / "checkpoints").mkdir(parents=True)
+    (runs[0][0] / "checkpoints" / "latest.lsp").write_bytes(b"")
+    resumed = umaze_runs(args, args.locomotion)[0][1]
+    assert resumed[3:6] == ["train", "--resume", str(runs[0][0])] and "200000" in resumed
+    # Evaluations are collected against env steps (15 per decision).
+    (runs[0][0] / "config.json").write_text('{"action_repeat": 15}')
+    (runs[0][0] / "eval.csv").write_text(
+        "step,success_stochastic_rate,success_deterministic_rate,final_distance_stochastic_mean\n"
+        "10000,0.2,0.3,4.0\n20000,0.5,0.4,2.5\n"
+    )
+    rows = list(csv.DictReader(open(collect(tmp_path))))
+    assert [(r["seed"], r["env_step"], r["success_stochastic_rate"]) for r in rows] == [
+        ("0", "150000", "0.2"), ("0", "300000", "0.5"),
+    ]  # fmt: skip
+    for bad, message in [
+        (dict(steps=10), "--steps 10: give at least --action-repeat"),
+        (dict(fresh_episodes=-1), "--fresh-episodes -1"),
+        (dict(locomotion=str(tmp_path / "none.lsp")), "no such file"),
+    ]:
+        with pytest.raises(LSPError, match=message):
+            run_umaze(dataclasses.replace(args, **bad))
+
+
+@pytest.mark.slow
+def test_the_u_maze_experiment_runs_end_to_end_and_its_fresh_evaluation_is_lsp_evals(tmp_path, capsys, monkeypatch):
+    """Two decisions of one seed on an untrained layer: the periodic evaluations are collected and
+    drawn, the final policy is played on fresh episodes (the ones `lsp eval` plays), and a second
+    call runs and evaluates nothing again."""
+    import json
+
+    pytest.importorskip("gymnasium_robotics")
+    from latent_space_policies.cli import main
+    from latent_space_policies.experiments.ant_umaze import AntUMazeArgs, run_umaze
+
+    layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")
+    out = tmp_path / "out"
+    args = AntUMazeArgs(
+        output_dir=str(out), locomotion=str(layer), steps=30, seeds=(0,), jobs=1, eval_every=15,
+        eval_episodes=1, fresh_episodes=1,
+    )  # fmt: skip
+    path = run_umaze(args)
+    assert [(r["seed"], r["env_step"]) for r in csv.DictReader(open(path))] == [("0", "15"), ("0", "30")]
+    assert (out / "ant_umaze.png").stat().st_size > 0
+    fresh = json.loads((out / "ant_umaze_fresh.json").read_text())
+    entry = fresh["runs"]["0"]
+    assert (entry["run"], entry["step"], entry["episodes"]) == ("umaze__hierarchy+her__0", 2, 1)
+    assert fresh["mean_over_seeds"]["seeds"] == 1
+    capsys.readouterr()
+    assert main(["eval", str(out / "umaze__hierarchy+her__0"), "--episodes", "1"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"goal reached in {entry['success_stochastic']} of 1 episodes" in line
+    assert float(line.rsplit("distance ", 1)[1].split()[0]) == pytest.approx(entry["final_distance_stochastic"], abs=0.006)
+    logs = {p.name: p.stat().st_mtime_ns for p in out.glob("*.log")}
+    import latent_space_policies.loading
+
+    def no_second_evaluation(*_):
+        raise AssertionError("the evaluated policy was loaded again")
+
+    monkeypatch.setattr(latent_space_policies.loading, "load_policy", no_second_evaluation)
+    run_umaze(args)  # finished and evaluated: nothing trains or plays again
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.log")} == logs
+    assert json.loads((out / "ant_umaze_fresh.json").read_text())["runs"] == fresh["runs"]

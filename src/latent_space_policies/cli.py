@@ -218,6 +218,13 @@ def run_ant_maze(args) -> None:
     print(f"done: evaluations in {path}, figure in {path.with_suffix('.png')}")
 
 
+def run_ant_umaze(args) -> None:
+    from latent_space_policies.experiments.ant_umaze import run_umaze
+
+    path = run_umaze(args)
+    print(f"done: evaluations in {path}, figure in {path.with_suffix('.png')}")
+
+
 def run_ant_maze_oracle(args) -> None:
     from latent_space_policies.experiments.maze_oracle import run_oracle, summary
 
@@ -237,7 +244,8 @@ def run_ant_maze_pictures(args) -> None:
 @dataclasses.dataclass
 class ExperimentArgs:
     """Reproduce one of the paper's experiments: `lsp experiment ant-maze --help`,
-    `lsp experiment ant-maze-pictures --help`, `lsp experiment ant-maze-oracle --help`."""
+    `lsp experiment ant-umaze --help`, `lsp experiment ant-maze-pictures --help`,
+    `lsp experiment ant-maze-oracle --help`."""
 
 
 @dataclasses.dataclass
@@ -396,11 +404,17 @@ def run_plot(args: PlotArgs) -> None:
 
 def _parse(argv: list[str] | None):
     from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+    from latent_space_policies.experiments.ant_umaze import AntUMazeArgs
     from latent_space_policies.experiments.maze_oracle import OracleArgs
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["experiment"]:
-        experiments = {"ant-maze": AntMazeArgs, "ant-maze-pictures": AntMazePicturesArgs, "ant-maze-oracle": OracleArgs}
+        experiments = {
+            "ant-maze": AntMazeArgs,
+            "ant-umaze": AntUMazeArgs,
+            "ant-maze-pictures": AntMazePicturesArgs,
+            "ant-maze-oracle": OracleArgs,
+        }
         return tyro.extras.subcommand_cli_from_dict(
             experiments, args=argv[1:], prog="lsp experiment", description="The paper's experiments"
         )
@@ -431,6 +445,7 @@ def _typed_settings(argv: list[str]) -> frozenset[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from latent_space_policies.experiments.ant_maze import AntMazeArgs, AntMazePicturesArgs
+    from latent_space_policies.experiments.ant_umaze import AntUMazeArgs
     from latent_space_policies.experiments.maze_oracle import OracleArgs
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -448,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             SweepArgs: run_sweep_command,
             PlotArgs: run_plot,
             AntMazeArgs: run_ant_maze,
+            AntUMazeArgs: run_ant_umaze,
             AntMazePicturesArgs: run_ant_maze_pictures,
             OracleArgs: run_ant_maze_oracle,
         }
