@@ -147,10 +147,10 @@ def plot(csv_path: Path, png_path: Path) -> Path:
         steps = [s for s in sorted(by_step) if len(by_step[s]) == seeds]  # only steps every seed reached
         mean = np.array([np.mean(by_step[s]) for s in steps])
         std = np.array([np.std(by_step[s]) for s in steps])
-        line = ax.plot(steps, mean, marker=".", label=f"{label} ({seeds} seeds)")[0]
+        line = ax.plot(steps, mean, marker=".", label=f"{label} ({seeds} seed{'s' * (seeds > 1)})")[0]
         ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("env steps")
-    ax.set_ylabel("goal reached (10 episodes)")
+    ax.set_ylabel("goal reached (periodic evaluations)")
     ax.set_title("U-maze, hierarchy on a frozen locomotion layer")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
