@@ -778,6 +778,8 @@ def test_the_u_maze_experiment_trains_the_documented_recipe_per_seed_and_resumes
         "step,success_stochastic_rate,success_deterministic_rate,final_distance_stochastic_mean\n"
         "10000,0.2,0.3,4.0\n20000,0.5,0.4,2.5\n"
     )
+    (runs[1][0]).mkdir()
+    (runs[1][0] / "eval.csv").write_text("step,success_stochastic_rate\n10000,0.1\n")  # settings not yet saved
     rows = list(csv.DictReader(open(collect(tmp_path))))
     assert [(r["seed"], r["env_step"], r["success_stochastic_rate"]) for r in rows] == [
         ("0", "150000", "0.2"), ("0", "300000", "0.5"),
@@ -786,6 +788,10 @@ def test_the_u_maze_experiment_trains_the_documented_recipe_per_seed_and_resumes
         (dict(steps=10), "--steps 10: give at least --action-repeat"),
         (dict(fresh_episodes=-1), "--fresh-episodes -1"),
         (dict(locomotion=str(tmp_path / "none.lsp")), "no such file"),
+        (dict(eval_every=10), "--eval-every 10: give 0"),
+        (dict(seeds=(0, 0)), "give distinct seeds"),
+        (dict(seeds=(-1,)), "give distinct seeds"),
+        (dict(jobs=0), "--jobs 0: give 1 or more"),
     ]:
         with pytest.raises(LSPError, match=message):
             run_umaze(dataclasses.replace(args, **bad))
@@ -806,20 +812,22 @@ def test_the_u_maze_experiment_runs_end_to_end_and_its_fresh_evaluation_is_lsp_e
     out = tmp_path / "out"
     args = AntUMazeArgs(
         output_dir=str(out), locomotion=str(layer), steps=30, seeds=(0,), jobs=1, eval_every=15,
-        eval_episodes=1, fresh_episodes=1,
+        eval_episodes=1, fresh_episodes=2,
     )  # fmt: skip
     path = run_umaze(args)
     assert [(r["seed"], r["env_step"]) for r in csv.DictReader(open(path))] == [("0", "15"), ("0", "30")]
     assert (out / "ant_umaze.png").stat().st_size > 0
     fresh = json.loads((out / "ant_umaze_fresh.json").read_text())
     entry = fresh["runs"]["0"]
-    assert (entry["run"], entry["step"], entry["episodes"]) == ("umaze__hierarchy+her__0", 2, 1)
+    assert (entry["run"], entry["step"], entry["episodes"]) == ("umaze__hierarchy+her__0", 2, 2)
     assert fresh["mean_over_seeds"]["seeds"] == 1
-    capsys.readouterr()
-    assert main(["eval", str(out / "umaze__hierarchy+her__0"), "--episodes", "1"]) == 0
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert f"goal reached in {entry['success_stochastic']} of 1 episodes" in line
-    assert float(line.rsplit("distance ", 1)[1].split()[0]) == pytest.approx(entry["final_distance_stochastic"], abs=0.006)
+    for mode, flags in (("stochastic", []), ("deterministic", ["--deterministic"])):
+        capsys.readouterr()
+        assert main(["eval", str(out / "umaze__hierarchy+her__0"), "--episodes", "2", *flags]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        assert f"goal reached in {entry[f'success_{mode}']} of 2 episodes" in line
+        distance = float(line.rsplit("distance ", 1)[1].split()[0])
+        assert distance == pytest.approx(entry[f"final_distance_{mode}"], abs=0.006), mode
     logs = {p.name: p.stat().st_mtime_ns for p in out.glob("*.log")}
     import latent_space_policies.loading
 
@@ -830,3 +838,6 @@ def test_the_u_maze_experiment_runs_end_to_end_and_its_fresh_evaluation_is_lsp_e
     run_umaze(args)  # finished and evaluated: nothing trains or plays again
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.log")} == logs
     assert json.loads((out / "ant_umaze_fresh.json").read_text())["runs"] == fresh["runs"]
+    monkeypatch.undo()
+    run_umaze(dataclasses.replace(args, fresh_episodes=1))  # another count: played again
+    assert json.loads((out / "ant_umaze_fresh.json").read_text())["runs"]["0"]["episodes"] == 1

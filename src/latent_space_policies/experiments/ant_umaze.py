@@ -82,7 +82,7 @@ class AntUMazeArgs:
 
 def umaze_runs(args: AntUMazeArgs, locomotion: str) -> list[tuple[Path, list[str], int]]:
     """(run folder, command, the run's own step budget in decisions) for every seed."""
-    decisions, every = args.steps // args.action_repeat, max(args.eval_every // args.action_repeat, 1)
+    decisions, every = args.steps // args.action_repeat, args.eval_every // args.action_repeat  # 0: never
     runs = []
     for seed in args.seeds:
         run = Path(args.output_dir) / f"umaze__{METHOD}__{seed}"
@@ -101,13 +101,22 @@ def _runs(out: Path) -> list[tuple[int, Path]]:
     return found
 
 
+def _action_repeat(run: Path) -> int | None:
+    """Env steps per decision from the run's saved settings; None before they are written."""
+    try:
+        return int(json.loads((run / "config.json").read_text()).get("action_repeat") or 1)
+    except (OSError, ValueError):
+        return None
+
+
 def collect(out: Path) -> Path:
-    """One row per (run, evaluation), env steps on the x axis."""
+    """One row per (run, evaluation), env steps on the x axis (a run that has not yet saved its
+    settings is left out)."""
     rows = []
     for seed, run in _runs(out):
-        if not (run / "eval.csv").exists():
+        repeat = _action_repeat(run)
+        if repeat is None or not (run / "eval.csv").exists():
             continue
-        repeat = int(json.loads((run / "config.json").read_text()).get("action_repeat") or 1)
         with open(run / "eval.csv") as handle:
             for row in csv.DictReader(handle):
                 record = {"seed": seed, "env_step": int(row["step"]) * repeat}
@@ -171,18 +180,25 @@ def fresh_evaluation(out: Path, episodes: int, steps: int) -> Path:
     from latent_space_policies.loading import load_policy
 
     path = out / "ant_umaze_fresh.json"
-    report = json.loads(path.read_text()) if path.exists() else {}
-    runs = report.setdefault("runs", {})
+    try:
+        previous = json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
+    except ValueError:
+        raise LSPError(f"{path} is not JSON: delete it and run again to evaluate every finished run") from None
+    runs = {}  # only the runs finished now; an entry is reused only for the same policy file
     for seed, run in _runs(out):
         if not _finished(run, steps):
             continue
         _, metadata = load_checkpoint(run / "policy.lsp", sections=())
-        entry = {"run": run.name, "step": int(metadata.get("step", 0)), "episodes": episodes}
-        if {k: runs.get(str(seed), {}).get(k) for k in entry} == entry:
-            continue  # this policy was evaluated on as many episodes already
+        entry = {
+            "run": run.name, "step": int(metadata.get("step", 0)), "episodes": episodes,
+            "policy_mtime_ns": (run / "policy.lsp").stat().st_mtime_ns,
+        }  # fmt: skip
+        if {k: previous.get(str(seed), {}).get(k) for k in entry} == entry:
+            runs[str(seed)] = previous[str(seed)]  # this policy was evaluated on as many episodes already
+            continue
         loaded = load_policy(run)
         for mode in ("stochastic", "deterministic"):
-            env = make_env(loaded.env_id)
+            env = make_env(loaded.env_id, max_episode_steps=1000)  # as `lsp eval` (the maze's own 700 end them)
             infos: list[dict] = []
             loaded.evaluate(
                 env, episodes=episodes, deterministic=mode == "deterministic", seed=0, final_infos=infos,
@@ -193,6 +209,7 @@ def fresh_evaluation(out: Path, episodes: int, steps: int) -> Path:
             entry[f"success_{mode}"] = round(success * episodes)
             entry[f"final_distance_{mode}"] = round(distance, 3)
         runs[str(seed)] = entry
+    report = {"runs": runs}
     done = [runs[k] for k in sorted(runs, key=int)]
     if done:
         report["mean_over_seeds"] = {
@@ -213,6 +230,10 @@ def run_umaze(args: AntUMazeArgs) -> Path:
         raise LSPError(f"--action-repeat {args.action_repeat}: give 1 or more env steps per decision")
     if args.fresh_episodes < 0:
         raise LSPError(f"--fresh-episodes {args.fresh_episodes}: give 0 (skip) or more episodes")
+    if 0 < args.eval_every < args.action_repeat or args.eval_every < 0:
+        raise LSPError(f"--eval-every {args.eval_every}: give 0 (never) or at least --action-repeat ({args.action_repeat}) env steps")
+    if not args.seeds or min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
+        raise LSPError(f"--seeds {' '.join(map(str, args.seeds))}: give distinct seeds, 0 or more")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     decisions = args.steps // args.action_repeat
@@ -233,7 +254,7 @@ def run_umaze(args: AntUMazeArgs) -> Path:
         mean = json.loads(fresh.read_text()).get("mean_over_seeds")
         if mean:
             print(
-                f"U-maze, {mean['seeds']} finished run(s), {args.fresh_episodes} fresh episodes per mode: goal reached in "
+                f"U-maze, {mean['seeds']} finished run(s) in {out}, {args.fresh_episodes} fresh episodes per mode: goal reached in "
                 f"{100 * mean['success_stochastic_rate']:.0f}% (stochastic), {100 * mean['success_deterministic_rate']:.0f}% "
                 f"(deterministic); {fresh}"
             )

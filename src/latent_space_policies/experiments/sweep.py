@@ -484,6 +484,8 @@ class PinnedJobs:
     STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, cores: Sequence[int], parallel: int | None = None, pin: bool = True):
+        if parallel is not None and parallel < 1:
+            raise LSPError(f"--jobs {parallel}: give 1 or more (or leave it out: one per core)")
         self.cores = list(cores)
         self.free = list(range(parallel or len(self.cores)))
         self.pin = pin and shutil.which("taskset") is not None and sys.platform.startswith("linux")
