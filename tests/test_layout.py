@@ -23,6 +23,7 @@ LAYERS = [
     {"experiments", "experiments.peers", "experiments.report", "experiments.maze_oracle"},
     {"experiments.sweep"},
     {"experiments.ant_maze"},
+    {"experiments.ant_umaze"},
     {"cli", "__init__"},
 ]
 RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}
