@@ -1,6 +1,6 @@
 """How a trained U-maze policy fails: each evaluation episode's outcome, by how far its goal was.
 
-    python benchmarks/umaze_failures.py RUN --episodes 50 [--latent per-step] [--env-id ID] --output results/F.json
+    python benchmarks/umaze_failures.py RUN --episodes 50 [--latent per-step] [--env-id ID] [--time-limit N] --output results/F.json
 
 RUN is a U-maze run folder (``LSP/AntMazeUMaze-v0`` or a variant of it): its policy.lsp, or the
 latest checkpoint of a run not yet finished.
@@ -15,7 +15,7 @@ episode is classed as:
 - ``upside_down``: not reached, the torso ends on its back (its up axis below the horizon);
 - ``near_miss``: not reached, upright, but at some step within 1 m of the goal;
 - ``stalled``: none of these, and it moved less than 1 m over its last 300 env steps;
-- ``out_of_time``: none of these: still walking when the 700 steps ran out.
+- ``out_of_time``: none of these: still walking when the 700 steps (``--time-limit``) ran out.
 
 Per mode: the counts, the success rate by the walk from the start to the goal (the U's arms are
 4 m cells, so short: < 6 m, the same side; middle: 6-12 m; across the U: >= 12 m), the mean final
@@ -94,15 +94,16 @@ def classify(path, final_info) -> dict:
 
 
 def diagnose(run: Path, episodes: int, latent: str, round_index: int = FIRST_ROUND, seed: int = 0,
-             env_id: str | None = None) -> dict:  # fmt: skip
+             env_id: str | None = None, time_limit: int | None = None) -> dict:  # fmt: skip
     finished = (run / "policy.lsp").exists()
     loaded = load_policy(run / "policy.lsp" if finished else run)  # else its latest checkpoint
     hold = {"as-trained": None, "per-episode": True, "per-step": False}[latent]
     env_id = env_id or loaded.env_id
     report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "finished": finished,
-                    "step": int(loaded.metadata.get("step", 0)), "latent": latent, "modes": {}}  # fmt: skip
+                    "step": int(loaded.metadata.get("step", 0)), "latent": latent, "time_limit": time_limit or 700,
+                    "modes": {}}  # fmt: skip
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        tracker = _Tracker(gym.make(env_id))
+        tracker = _Tracker(gym.make(env_id, **({"time_limit": time_limit} if time_limit else {})))
         infos: list = []
         loaded.evaluate(
             tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index,
@@ -135,11 +136,14 @@ def main() -> None:
                         help="how the stochastic mode draws its latent (default: as the run was trained)")
     parser.add_argument("--round", type=int, default=FIRST_ROUND, help="evaluation round of the seeds")
     parser.add_argument("--env-id", help="play on this U-maze variant (default: the one the run was trained on)")
+    parser.add_argument("--time-limit", type=int, help="env steps per episode instead of the maze's 700 (a diagnostic)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     if not (args.run / "policy.lsp").exists() and not (args.run / "checkpoints" / "latest.lsp").exists():
         raise SystemExit(f"{args.run}: neither policy.lsp nor checkpoints/latest.lsp: give a run folder")
-    report = diagnose(args.run, args.episodes, args.latent, args.round, env_id=args.env_id)
+    if args.time_limit is not None and args.time_limit < 1:
+        raise SystemExit(f"--time-limit {args.time_limit}: give 1 or more env steps")
+    report = diagnose(args.run, args.episodes, args.latent, args.round, env_id=args.env_id, time_limit=args.time_limit)
     for mode, m in report["modes"].items():
         walks = ", ".join(f"{k} {v['successes']}/{v['episodes']}" for k, v in m["by_walk"].items())
         print(

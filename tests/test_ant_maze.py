@@ -841,3 +841,19 @@ def test_the_u_maze_experiment_runs_end_to_end_and_its_fresh_evaluation_is_lsp_e
     monkeypatch.undo()
     run_umaze(dataclasses.replace(args, fresh_episodes=1))  # another count: played again
     assert json.loads((out / "ant_umaze_fresh.json").read_text())["runs"]["0"]["episodes"] == 1
+
+
+def test_the_u_maze_time_limit_can_be_replaced_for_diagnostics():
+    """`time_limit` replaces the maze's own 700 steps (inside every variant), and a bad one is refused."""
+    pytest.importorskip("gymnasium_robotics")
+    import gymnasium as gym
+
+    for env_id in ("LSP/AntMazeUMaze-v0", "LSP/AntMazeUMazeEgoWaypoint-v0"):
+        env = gym.make(env_id, time_limit=7)
+        env.reset(seed=0)
+        for step in range(1, 8):
+            _, _, terminated, truncated, _ = env.step(np.zeros(8))
+            assert not terminated and truncated == (step == 7), (env_id, step)
+        env.close()
+    with pytest.raises(LSPError, match="time_limit=0"):
+        gym.make("LSP/AntMazeUMaze-v0", time_limit=0)

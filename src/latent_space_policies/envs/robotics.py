@@ -25,7 +25,7 @@ import functools
 import gymnasium as gym
 import numpy as np
 
-from latent_space_policies.errors import UnknownEnvironmentError
+from latent_space_policies.errors import SettingsError, UnknownEnvironmentError
 
 UMAZE_GOAL_RADIUS = 0.45  # Gymnasium-Robotics' own: the goal is reached within this of its point
 
@@ -252,7 +252,13 @@ def make_ant_umaze_egocentric(**kwargs) -> gym.Env:
     return _EgocentricGoal(make_ant_umaze(**kwargs))
 
 
-def make_ant_umaze(terminate_when_upside_down: bool = False, **kwargs) -> gym.Env:
+def make_ant_umaze(terminate_when_upside_down: bool = False, time_limit: int | None = None, **kwargs) -> gym.Env:
+    """The U-maze (see the module docstring); ``time_limit`` replaces the maze's own 700 steps
+    (``gym.make("LSP/AntMazeUMaze-v0", time_limit=1400)``: a diagnostic of how much the limit costs)."""
+    if time_limit is not None:
+        if time_limit < 1:
+            raise SettingsError(f"time_limit={time_limit}: give 1 or more env steps")
+        kwargs["max_episode_steps"] = time_limit
     try:
         import gymnasium_robotics
     except ImportError:
