@@ -228,14 +228,29 @@ def collect(args: AntMazeArgs) -> Path:
                 record["env_step"] = int(row["step"]) * scale
                 record.update({k: row.get(k, "") for k in CSV_FIELDS[4:]})
                 rows.append(record)
-    path = out / "ant_maze.csv"
+    return write_csv(out / "ant_maze.csv", CSV_FIELDS, rows)
+
+
+def write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> Path:
+    """Write ``rows`` to ``path`` atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_FIELDS)
+        writer = csv.DictWriter(handle, fields)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
     return path
+
+
+def seed_curve(by_step: dict[int, list[float]]):
+    """(steps, mean, std, seeds) over the steps every seed reached, from the values at each step."""
+    import numpy as np
+
+    seeds = max(len(v) for v in by_step.values())
+    steps = [s for s in sorted(by_step) if len(by_step[s]) == seeds]
+    mean = np.array([np.mean(by_step[s]) for s in steps])
+    std = np.array([np.std(by_step[s]) for s in steps])
+    return steps, mean, std, seeds
 
 
 PLOT_ROWS = (("final_distance_stochastic_mean", "final distance to goal"), ("success_stochastic_rate", "success rate (stochastic)"))
@@ -271,10 +286,7 @@ def plot(csv_path: Path, png_path: Path, rows_to_draw=PLOT_ROWS) -> Path:
                         by_step.setdefault(int(r["env_step"]), []).append(float(r[metric]))
                 if not by_step:
                     continue
-                seeds = max(len(v) for v in by_step.values())
-                steps = [s for s in sorted(by_step) if len(by_step[s]) == seeds]  # only steps every seed reached
-                mean = np.array([np.mean(by_step[s]) for s in steps])
-                std = np.array([np.std(by_step[s]) for s in steps])
+                steps, mean, std, seeds = seed_curve(by_step)  # only steps every seed reached
                 line = ax.plot(steps, mean, marker=".", label=f"{method} ({seeds})")[0]
                 ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
             gx, gy = CROSS_MAZE_GOALS[goal]

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from latent_space_policies.errors import LSPError
-from latent_space_policies.experiments.ant_maze import _command, _finished
+from latent_space_policies.experiments.ant_maze import _command, _finished, seed_curve, write_csv
 from latent_space_policies.experiments.sweep import run_pinned
 from latent_space_policies.pretrained import resolve as resolve_pretrained
 
@@ -122,14 +122,7 @@ def collect(out: Path) -> Path:
                 record = {"seed": seed, "env_step": int(row["step"]) * repeat}
                 record.update({k: row.get(k, "") for k in CSV_FIELDS[2:]})
                 rows.append(record)
-    path = out / "ant_umaze.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(out / "ant_umaze.csv", CSV_FIELDS, rows)
 
 
 def plot(csv_path: Path, png_path: Path) -> Path:
@@ -141,7 +134,6 @@ def plot(csv_path: Path, png_path: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError:
         raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
-    import numpy as np
 
     with open(csv_path) as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("success_stochastic_rate") not in ("", None)]
@@ -152,10 +144,7 @@ def plot(csv_path: Path, png_path: Path) -> Path:
         by_step: dict[int, list[float]] = {}
         for r in rows:
             by_step.setdefault(int(r["env_step"]), []).append(float(r[metric]))
-        seeds = max(len(v) for v in by_step.values())
-        steps = [s for s in sorted(by_step) if len(by_step[s]) == seeds]  # only steps every seed reached
-        mean = np.array([np.mean(by_step[s]) for s in steps])
-        std = np.array([np.std(by_step[s]) for s in steps])
+        steps, mean, std, seeds = seed_curve(by_step)  # only steps every seed reached
         line = ax.plot(steps, mean, marker=".", label=f"{label} ({seeds} seed{'s' * (seeds > 1)})")[0]
         ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("env steps")
