@@ -857,3 +857,22 @@ def test_the_u_maze_time_limit_can_be_replaced_for_diagnostics():
         env.close()
     with pytest.raises(LSPError, match="time_limit=0"):
         gym.make("LSP/AntMazeUMaze-v0", time_limit=0)
+
+
+def test_maze_collection_puts_evaluations_at_env_steps_and_leaves_out_runs_without_settings(tmp_path):
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, collect
+
+    header = "step,final_distance_stochastic_mean\n"
+    for name, config, rows in [
+        ("goal0__hierarchy__0", '{"action_repeat": 15}', "100,5.0\n"),
+        ("goal0__finetune__0", '{"action_repeat": null}', "1500,6.0\n"),
+        ("goal1__hierarchy__0", None, "100,4.0\n"),  # killed before it saved its settings
+    ]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eval.csv").write_text(header + rows)
+        if config is not None:
+            (tmp_path / name / "config.json").write_text(config)
+    rows = list(csv.DictReader(open(collect(AntMazeArgs(output_dir=str(tmp_path))))))
+    assert sorted((r["goal"], r["method"], r["env_step"]) for r in rows) == [
+        ("0", "finetune", "1500"), ("0", "hierarchy", "1500"),
+    ]  # fmt: skip

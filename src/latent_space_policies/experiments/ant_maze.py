@@ -203,25 +203,29 @@ CSV_FIELDS = [
 ]
 
 
-def _action_repeat(run: Path) -> int:
-    """Env steps per step of the run (its saved config's action repeat; 1 for a flat policy)."""
+def run_action_repeat(run: Path) -> int | None:
+    """Env steps per step of the run (its saved config's action repeat; 1 for a flat policy); None
+    while its settings are not saved yet (a run just starting, or killed before it saved them)."""
     import json
 
     try:
         return int(json.loads((run / "config.json").read_text()).get("action_repeat") or 1)
     except (OSError, ValueError):
-        return 1
+        return None
 
 
 def collect(args: AntMazeArgs) -> Path:
-    """One row per (run, evaluation), env steps on the x axis for every method."""
+    """One row per (run, evaluation), env steps on the x axis for every method (a run that has not
+    yet saved its settings is left out)."""
     out = Path(args.output_dir)
     rows = []
     for run in sorted(out.glob("goal*__*__*")):
         if not run.is_dir() or not (run / "eval.csv").exists():
             continue
         goal, method, seed = run.name.split("__")
-        scale = _action_repeat(run)
+        scale = run_action_repeat(run)
+        if scale is None:  # no steps to put its evaluations at yet
+            continue
         with open(run / "eval.csv") as handle:
             for row in csv.DictReader(handle):
                 record = {"goal": int(goal.removeprefix("goal")), "method": method, "seed": int(seed)}

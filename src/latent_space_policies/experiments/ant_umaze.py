@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from latent_space_policies.errors import LSPError
-from latent_space_policies.experiments.ant_maze import _command, _finished, seed_curve, write_csv
+from latent_space_policies.experiments.ant_maze import _command, _finished, run_action_repeat, seed_curve, write_csv
 from latent_space_policies.experiments.sweep import run_pinned
 from latent_space_policies.pretrained import resolve as resolve_pretrained
 
@@ -101,20 +101,12 @@ def _runs(out: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def _action_repeat(run: Path) -> int | None:
-    """Env steps per decision from the run's saved settings; None before they are written."""
-    try:
-        return int(json.loads((run / "config.json").read_text()).get("action_repeat") or 1)
-    except (OSError, ValueError):
-        return None
-
-
 def collect(out: Path) -> Path:
     """One row per (run, evaluation), env steps on the x axis (a run that has not yet saved its
     settings is left out)."""
     rows = []
     for seed, run in _runs(out):
-        repeat = _action_repeat(run)
+        repeat = run_action_repeat(run)
         if repeat is None or not (run / "eval.csv").exists():
             continue
         with open(run / "eval.csv") as handle:
