@@ -141,7 +141,8 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], budget
 def print_last_quarter(rows: list[dict], budget: int) -> None:
     """Each finished run's mean stochastic return over the evaluations in the last quarter of the
     budget (1.5M-2M of 2M: 11 evaluations at --eval-every 50000), its ratio to the same seed's single
-    level, and the mean of those per-seed means over the seeds that have them."""
+    level, the mean +- std of those per-seed means over the seeds that have them, and that mean's
+    ratio to the single level's mean over the same seeds."""
     start = budget - budget // 4
     means: dict[str, dict[int, float]] = {}
     for method in dict.fromkeys(r["method"] for r in rows):
@@ -158,7 +159,14 @@ def print_last_quarter(rows: list[dict], budget: int) -> None:
             f"seed {seed}: {mean:.0f}" + (f" ({mean / single[seed]:.2f}x)" if seed in single and method != "single" else "")
             for seed, mean in by_seed.items()
         )
-        print(f"{method:<24}{np.mean(list(by_seed.values())):>8.0f}  {per_seed}")
+        values = list(by_seed.values())
+        # the target's ratio: this row's mean over seeds against the single level's over the same seeds
+        paired = [seed for seed in by_seed if seed in single]
+        ratio = (
+            f" ({np.mean([by_seed[s] for s in paired]) / np.mean([single[s] for s in paired]):.2f}x over seeds {paired})"
+            if paired and method != "single" else ""
+        )
+        print(f"{method:<24}{np.mean(values):>8.0f} +- {np.std(values):<5.0f}{ratio}  {per_seed}")
 
 
 def main() -> None:
