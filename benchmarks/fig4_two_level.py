@@ -134,8 +134,25 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], budget
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
+    print_milestones(rows, budget)
     print_last_quarter(rows, budget)
     print(f"wrote {out_csv} and {out_png}")
+
+
+def print_milestones(rows: list[dict], budget: int) -> None:
+    """A markdown table of each row's stochastic return at each quarter of the budget: mean +- std
+    over the seeds that have an evaluation there (their count in brackets when not all have)."""
+    points = [budget * k // 4 for k in (1, 2, 3, 4)]
+    seeds = sorted({r["seed"] for r in rows})
+    print("\n| method | " + " | ".join(f"{p // 1000}k" for p in points) + " |")
+    print("|---|" + "---|" * len(points))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = []
+        for point in points:
+            values = [float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["step"] == point]
+            count = "" if len(values) == len(seeds) else f" ({len(values)})"
+            cells.append(f"{np.mean(values):.0f} +- {np.std(values):.0f}{count}" if values else "-")
+        print(f"| {method} | " + " | ".join(cells) + " |")
 
 
 def print_last_quarter(rows: list[dict], budget: int) -> None:
