@@ -1,6 +1,7 @@
 """Where and how a trained maze policy fails: each evaluation episode's outcome and where it ended.
 
     python benchmarks/maze_failures.py RUN [RUN ...] --episodes 50 --output results/F.json
+    python benchmarks/maze_failures.py OUT/nogoal__scratch__0 --goal 1 --episodes 50 --output results/F.json
 
 Each RUN is a finished cross-maze run folder (its policy.lsp: a hierarchy or a single level). The
 script plays ``--episodes`` episodes per mode (stochastic, as the run's evaluations draw them, and
@@ -23,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, torso_up
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, cross_maze_id, torso_up
 from latent_space_policies.loading import load_policy
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used (it numbers them step // eval_every)
@@ -100,13 +102,21 @@ def classify(path, final_info, goal: int) -> dict:
     }
 
 
-def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int = 0) -> dict:
+def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int = 0, goal: int | None = None) -> dict:
+    """The report of one run on its own goal's maze, or on goal ``goal``'s (a goal-free run needs one)."""
     loaded = load_policy(run / "policy.lsp")
     config = loaded.metadata.get("config", {})
-    goal = int(loaded.env_id.split("Goal")[1].split("-")[0])
-    report: dict = {"run": str(run), "env_id": loaded.env_id, "step": int(loaded.metadata.get("step", 0)), "modes": {}}
+    match = re.search(r"-Goal(\d+)-", loaded.env_id)
+    own = int(match.group(1)) if match else None
+    if goal is None and own is None:
+        raise SystemExit(f"{run}: trained on {loaded.env_id}, which has no goal: give --goal 0, 1 or 2")
+    if goal is None or goal == own:
+        goal, env_id = own, loaded.env_id
+    else:  # another goal's maze, of the same version (the goal-free maze is a v1 maze)
+        env_id = loaded.env_id.replace(f"Goal{own}", f"Goal{goal}") if own is not None else cross_maze_id(goal)
+    report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "step": int(loaded.metadata.get("step", 0)), "modes": {}}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        tracker = _Tracker(gym.make(loaded.env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
+        tracker = _Tracker(gym.make(env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
         infos: list = []
         loaded.evaluate(
             tracker, episodes=episodes, deterministic=deterministic, seed=seed, round_index=round_index,
@@ -136,6 +146,10 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--round", type=int, default=FIRST_ROUND, help="evaluation round of the seeds")
+    parser.add_argument(
+        "--goal", type=int, choices=range(len(CROSS_MAZE_GOALS)), default=None,
+        help="play on this goal's maze (default: the run's own; needed for a goal-free run, nogoal__*)",
+    )
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     reports = []
@@ -143,7 +157,7 @@ def main() -> None:
         if not (run / "policy.lsp").exists():
             raise SystemExit(f"{run}: no policy.lsp (is the run finished?)")
     for run in args.runs:
-        report = diagnose(run, args.episodes, args.round)
+        report = diagnose(run, args.episodes, args.round, goal=args.goal)
         reports.append(report)
         for mode, m in report["modes"].items():
             print(

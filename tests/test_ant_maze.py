@@ -79,6 +79,86 @@ def test_reaching_each_goal_pays_and_ends_the_episode(goal):
     assert info["distance_to_goal"] <= GOAL_RADIUS
 
 
+def test_the_goal_free_maze_pays_nothing_ends_only_at_the_time_limit_and_measures_to_the_nearest_goal():
+    from latent_space_policies.envs.ant import NO_GOAL_MAZE
+
+    env = make_env(NO_GOAL_MAZE)
+    _, info = env.reset(seed=0)
+    assert info["distance_to_goal"] == pytest.approx(np.hypot(6.0, 6.0), abs=0.2)  # goals 0 and 1 are nearest
+    for gx, gy in CROSS_MAZE_GOALS:
+        _teleport(env, gx + 1.0, gy)  # within any goal's radius
+        _, reward, terminated, truncated, info = env.step(np.zeros(8, np.float32))
+        assert reward == 0.0 and not terminated and not truncated and not info["is_success"]
+        assert info["distance_to_goal"] <= GOAL_RADIUS
+    assert "goal" not in [env.unwrapped.model.geom(k).name for k in range(env.unwrapped.model.ngeom)]
+    steps = 1
+    while not env.step(np.zeros(8, np.float32))[3]:
+        steps += 1
+    assert steps + 3 == 1000  # the time limit, and nothing else, ends it
+
+
+@pytest.mark.parametrize("goal", range(3))
+def test_the_goal_free_maze_steps_exactly_as_each_goals_maze(goal):
+    """Bit for bit the same physics and observations as a goal's v1 maze (the goal marker does not
+    collide), so the only differences are the goal's reward and ending."""
+    from latent_space_policies.envs.ant import NO_GOAL_MAZE
+
+    actions = np.random.default_rng(goal).uniform(-1.0, 1.0, (300, 8)).astype(np.float32)
+    free, goal_env = make_env(NO_GOAL_MAZE), make_env(f"LSP/AntCrossMaze-Goal{goal}-v1")
+    a, _ = free.reset(seed=goal)
+    b, _ = goal_env.reset(seed=goal)
+    np.testing.assert_array_equal(a, b)
+    for action in actions:
+        a, reward_a, *_ = free.step(action)
+        b, reward_b, *_ = goal_env.step(action)
+        np.testing.assert_array_equal(a, b)
+        assert reward_a == reward_b == 0.0
+
+
+@pytest.mark.parametrize("method", ["scratch", "finetune+motion"])
+def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method):
+    """A baseline trained on the goal-free maze and the same baseline on goal 1's maze, same seed,
+    neither coming near the goal: the same episodes and the same trained networks, to the bit."""
+    from test_hierarchy import assert_same_state, tiny
+
+    from latent_space_policies.envs.ant import NO_GOAL_MAZE
+    from latent_space_policies.training import train
+
+    extra = {"reward": "task+speed_xy"} if method.endswith("+motion") else {}
+    if method.startswith("finetune"):
+        from latent_space_policies.training import TrainConfig
+
+        layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")  # the default networks
+        extra |= {"observation": "2:", "init_policy": str(layer), "embedding_hidden": TrainConfig().embedding_hidden}
+    settings = dict(total_steps=240, learning_starts=80, max_episode_steps=70, eval_every=120, **extra)
+    free = train(tiny(tmp_path, env_id=NO_GOAL_MAZE, run_name="free", **settings))
+    goal1 = train(tiny(tmp_path, env_id="LSP/AntCrossMaze-Goal1-v1", run_name="goal1", **settings))
+    assert_same_state(free, goal1)
+    logs = [list(csv.DictReader(open(r.run_dir / "episodes.csv"))) for r in (free, goal1)]
+    assert len(logs[0]) == 3 and [
+        {k: e[k] for k in ("step", "episode", "return", "length")} for e in logs[0]
+    ] == [{k: e[k] for k in ("step", "episode", "return", "length")} for e in logs[1]]
+    for free_episode, goal_episode in zip(*logs):  # measured to the nearest goal, and to goal 1
+        assert GOAL_RADIUS < float(free_episode["closest_distance"]) <= float(goal_episode["closest_distance"])
+        assert float(free_episode["closest_distance"]) <= float(free_episode["final_distance"])
+    # The collection counts its episodes that came within reach of a goal (none), and the failure
+    # analysis plays it on a goal's maze, which it must be told.
+    from latent_space_policies.experiments.ant_maze import goal_free_reached
+
+    assert goal_free_reached(free.run_dir) == (0, 3)
+    spec = importlib.util.spec_from_file_location("maze_failures", Path(__file__).parents[1] / "benchmarks" / "maze_failures.py")
+    failures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(failures)
+    with pytest.raises(SystemExit, match="give --goal"):
+        failures.diagnose(free.run_dir, episodes=1)
+    report = failures.diagnose(free.run_dir, episodes=2, goal=1)
+    assert report["env_id"] == "LSP/AntCrossMaze-Goal1-v1" and report["trained_on"] == NO_GOAL_MAZE
+    own = failures.diagnose(goal1.run_dir, episodes=2)
+    assert own["env_id"] == "LSP/AntCrossMaze-Goal1-v1"
+    for mode in ("stochastic", "deterministic"):  # the same policy, the same maze, the same episodes
+        assert report["modes"][mode]["episodes_detail"] == own["modes"][mode]["episodes_detail"]
+
+
 @pytest.mark.parametrize("version, ends", [(0, True), (1, False)])
 def test_falling_ends_the_maze_episode_in_v0_only(version, ends):
     env = make_env(f"LSP/AntCrossMaze-Goal2-v{version}")
@@ -175,6 +255,24 @@ def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_c
         assert command[3] == ("stack" if method.startswith("hierarchy") else "train"), method
         assert steps == (2000 if method.startswith("hierarchy") else 30_000)
         assert ("--init-policy" in command) == method.startswith("finetune")
+
+
+def test_goal_free_baselines_train_once_per_seed_and_the_hierarchy_once_per_goal(tmp_path):
+    from latent_space_policies.envs.ant import NO_GOAL_MAZE
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, maze_runs
+
+    methods = ("hierarchy", "scratch", "finetune+visits")
+    args = AntMazeArgs(output_dir=str(tmp_path), goals=(0, 1, 2), seeds=(0, 1), methods=methods, goal_free=True)
+    runs = maze_runs(args, tmp_path / "layer.lsp")
+    names = [run.name for run, _, _ in runs]
+    assert sorted(names) == sorted(
+        [f"goal{g}__hierarchy__{s}" for g in (0, 1, 2) for s in (0, 1)]
+        + [f"nogoal__{m}__{s}" for m in ("scratch", "finetune+visits") for s in (0, 1)]
+    )
+    for run, command, _ in runs:
+        flag = dict(zip(command, command[1:]))
+        assert (flag["--env-id"] == NO_GOAL_MAZE) == run.name.startswith("nogoal")
+        assert flag["--seed"] == run.name[-1]
 
 
 @pytest.mark.slow
@@ -698,6 +796,10 @@ def test_a_relabelling_run_resumes_exactly(tmp_path):
                     max_episode_steps=45, relabel_goals=2, eval_every=0, checkpoint_every=100)  # fmt: skip
     straight, resumed = straight_and_resumed(tmp_path, settings)
     assert_same_state(straight, resumed)
+    # The episode log too, whose closest distance the resumed run rebuilds by replaying the episode.
+    straight_log = (tmp_path / "straight" / "episodes.csv").read_text()
+    assert (tmp_path / "stopped" / "episodes.csv").read_text() == straight_log
+    assert all(row["closest_distance"] for row in csv.DictReader(open(tmp_path / "straight" / "episodes.csv")))
 
 
 def _umaze_failures():

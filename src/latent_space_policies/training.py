@@ -140,6 +140,7 @@ class Trainer:
         self.wall_time_before = 0.0  # seconds the run trained before this process (a resume)
         self.episode_actions: list[np.ndarray] = []
         self.episode_return = 0.0
+        self.episode_closest = math.inf  # least info['distance_to_goal'] so far in the episode (goal tasks)
         self.last_checkpoint_step: int | None = None
         self.saved_reward_state: dict = {}
         self.state = self.sac.init(jax.random.PRNGKey(config.seed))
@@ -284,7 +285,8 @@ class Trainer:
         """Rebuild the env state of the interrupted episode by replaying its actions."""
         observation = self._reset_episode()
         for action in self.episode_actions:
-            observation, _, terminated, truncated, _ = self.env.step(action)
+            observation, _, terminated, truncated, info = self.env.step(action)
+            self._track_closest(info)
             if terminated or truncated:
                 raise CheckpointError(
                     "replaying the saved episode ended early: the environment is not deterministic "
@@ -332,6 +334,10 @@ class Trainer:
             self.writer.add_scalar("eval/return_deterministic", row["return_deterministic_mean"], self.step)
         return row
 
+    def _track_closest(self, info: dict) -> None:
+        if "distance_to_goal" in info:
+            self.episode_closest = min(self.episode_closest, float(info["distance_to_goal"]))
+
     def _end_episode(self, info: dict) -> float:
         """Log the episode that just ended and start the next one's bookkeeping; returns its return."""
         episode_return, length = self.episode_return, len(self.episode_actions)
@@ -342,13 +348,14 @@ class Trainer:
                 "return": episode_return,
                 "length": length,
                 "final_distance": info.get("distance_to_goal", ""),
+                "closest_distance": self.episode_closest if math.isfinite(self.episode_closest) else "",
             }
         )
         if self.writer is not None:
             self.writer.add_scalar("charts/episodic_return", episode_return, self.step)
             self.writer.add_scalar("charts/episodic_length", length, self.step)
         self.episode_index += 1
-        self.episode_actions, self.episode_return = [], 0.0
+        self.episode_actions, self.episode_return, self.episode_closest = [], 0.0, math.inf
         if self.goal_layout is not None:
             self._add_relabelled(length)
         return episode_return
@@ -407,6 +414,7 @@ class Trainer:
                     self.replay.add(observation, action, reward, next_observation, terminated, truncated)
                     self.episode_actions.append(action)
                     self.episode_return += float(reward)
+                    self._track_closest(info)
                     self.step += 1
                     if terminated or truncated:
                         last_return = self._end_episode(info)

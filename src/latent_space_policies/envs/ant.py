@@ -20,6 +20,13 @@
   episode, the trained high level's deterministic episodes shrank to 3 decisions (a hop out of
   range), while with falls not ending it they ran on and the progress grew
   (``docs/results/ant_maze.md``). ``lsp experiment ant-maze`` uses v1; v0 is SPEC §6 as written.
+- ``LSP/AntCrossMaze-NoGoal-v1``: the v1 maze without a goal: reward 0 at every step, and the episode
+  ends only after 1000 steps; ``distance_to_goal`` is the distance to the nearest of the three
+  goals and ``is_success`` is always False. Every step is the same, to the bit, as on any goal's v1
+  maze until the torso first comes within 2 of that goal (tested), so a baseline whose reward does
+  not depend on the goal (``scratch``, ``finetune``, and their ``+motion`` / ``+visits`` shaping)
+  trained here is, for each goal its training episodes never reached (``closest_distance`` in
+  ``episodes.csv``), the very run it would have made on that goal's maze: one run stands for three.
 - ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0`` / ``-v1``: the maze (v0 / v1 ends) with a dense reward, 100 per metre of
   progress along the corridor path (start -> junction (6, 0) -> goal) plus 1000 at the goal: a
   diagnostic of the high-level trainer (if a hierarchy cannot learn this, the fault is not
@@ -32,6 +39,7 @@ has them so that results compare with the community's Ant-v5.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import xml.etree.ElementTree as ET
@@ -63,6 +71,9 @@ WALL_HALF_HEIGHT = 1.0
 CROSS_MAZE_JUNCTION = (6.0, 0.0)
 # Dense check only (``LSP/AntCrossMazeDense-Goal{k}-v0``): reward per metre of progress along the path.
 PATH_PROGRESS_REWARD = 100.0
+
+
+NO_GOAL_MAZE = "LSP/AntCrossMaze-NoGoal-v1"
 
 
 def cross_maze_id(goal: int, dense: bool = False, version: int = 1) -> str:
@@ -189,15 +200,22 @@ def _write_xml(text: str) -> str:
 class AntCrossMazeEnv(AntEnv):
     """The ant in the plus-shaped maze with a sparse goal reward (SPEC §6, paper Fig. 5).
 
-    ``goal`` is an index into :data:`CROSS_MAZE_GOALS` or an (x, y) pair. The info of every step
-    holds ``distance_to_goal`` and ``is_success``.
+    ``goal`` is an index into :data:`CROSS_MAZE_GOALS` or an (x, y) pair; None is the maze without a
+    goal (``LSP/AntCrossMaze-NoGoal-v1``: no goal reward or ending, ``distance_to_goal`` to the
+    nearest of :data:`CROSS_MAZE_GOALS`). The info of every step holds ``distance_to_goal`` and
+    ``is_success``.
     """
 
-    def __init__(self, goal: int | tuple[float, float] = 2, dense: bool = False, **kwargs):
-        self.goal = np.asarray(CROSS_MAZE_GOALS[goal] if isinstance(goal, int) else goal, dtype=np.float64)
+    def __init__(self, goal: int | tuple[float, float] | None = 2, dense: bool = False, **kwargs):
+        if goal is None and dense:
+            raise ValueError("the dense maze needs a goal to make progress towards")
+        self.has_goal = goal is not None
+        targets = [CROSS_MAZE_GOALS[goal] if isinstance(goal, int) else goal] if self.has_goal else CROSS_MAZE_GOALS
+        self.targets = np.asarray(targets, dtype=np.float64)  # the goal, or every goal without one
+        self.goal = self.targets[0] if self.has_goal else None
         self.dense = dense
-        self.waypoints = corridor_path(tuple(self.goal))
-        path = _write_xml(cross_maze_xml(goal=tuple(self.goal)))
+        self.waypoints = corridor_path(tuple(self.goal)) if self.has_goal else None
+        path = _write_xml(cross_maze_xml(goal=tuple(self.goal) if self.has_goal else None))
         try:
             kwargs.setdefault("exclude_current_positions_from_observation", False)
             super().__init__(xml_file=path, **kwargs)
@@ -205,7 +223,8 @@ class AntCrossMazeEnv(AntEnv):
             os.unlink(path)
 
     def distance_to_goal(self) -> float:
-        return float(np.linalg.norm(self.data.body(self._main_body).xpos[:2] - self.goal))
+        """To the goal; without one, to the nearest of the maze's goals."""
+        return float(np.min(np.linalg.norm(self.targets - self.data.body(self._main_body).xpos[:2], axis=1)))
 
     def step(self, action):
         xy_before = self.data.body(self._main_body).xpos[:2].copy()
@@ -213,11 +232,11 @@ class AntCrossMazeEnv(AntEnv):
         xy = self.data.body(self._main_body).xpos[:2].copy()
         x_velocity, y_velocity = (xy - xy_before) / self.dt
         distance = self.distance_to_goal()
-        success = distance <= GOAL_RADIUS
+        success = self.has_goal and distance <= GOAL_RADIUS
         fallen = not self.is_healthy
         terminated = success or (fallen and self._terminate_when_unhealthy)
         reward = GOAL_REWARD if success else 0.0
-        path_left = path_distance(xy, self.waypoints)
+        path_left = path_distance(xy, self.waypoints) if self.has_goal else math.nan
         if self.dense:  # the dense-reward check: progress along the corridor path, plus the goal
             reward += PATH_PROGRESS_REWARD * (path_distance(xy_before, self.waypoints) - path_left)
         info = {
@@ -239,7 +258,7 @@ class AntCrossMazeEnv(AntEnv):
         xy = self.data.body(self._main_body).xpos[:2]
         return {
             "distance_to_goal": self.distance_to_goal(),
-            "path_distance_to_goal": path_distance(xy, self.waypoints),
+            "path_distance_to_goal": path_distance(xy, self.waypoints) if self.has_goal else math.nan,
             "is_success": False,
         }
 
@@ -263,3 +282,6 @@ def register_ant_envs() -> None:
                 if env_id not in registry:
                     kwargs = {"goal": k, "dense": dense, "terminate_when_unhealthy": version == 0}
                     gym.register(env_id, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs=kwargs)
+    if NO_GOAL_MAZE not in registry:
+        kwargs = {"goal": None, "terminate_when_unhealthy": False}
+        gym.register(NO_GOAL_MAZE, entry_point=AntCrossMazeEnv, max_episode_steps=1000, kwargs=kwargs)

@@ -25,6 +25,14 @@
    - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits`` (not in the paper): the sparse reward
      plus a goal-agnostic count-based exploration bonus on the torso's xy (``--reward task+visits_xy``:
      1/sqrt(visits) of the current 1 m cell per env step, see rewards.py), the same for every goal.
+   With ``--goal-free``, the baselines (every ``scratch*`` and ``finetune*`` method, whose reward
+   depends on the goal only through the sparse goal term) train once per seed, as
+   ``OUT/nogoal__METHOD__SEED``, on ``LSP/AntCrossMaze-NoGoal-v1`` (the maze without a goal reward or
+   ending), instead of once per goal and seed: such a run is, step for step, the run it would have
+   made on each goal's maze that its training episodes never came within 2 of (tested; the
+   collection prints, per run, how many of its episodes did, from ``closest_distance`` in
+   ``episodes.csv``). Its evaluations measure the distance to the nearest goal, so it is left out of
+   the CSV; ``benchmarks/maze_failures.py RUN --goal K`` evaluates it on goal K.
 3. Collect every evaluation into ``OUT/ant_maze.csv`` (final distance to the goal, success rate and
    return against env steps) and plot ``OUT/ant_maze.png`` in the style of Fig. 5.
 
@@ -43,7 +51,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, cross_maze_id
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, GOAL_RADIUS, NO_GOAL_MAZE, cross_maze_id
 from latent_space_policies.errors import LSPError
 from latent_space_policies.pretrained import resolve as resolve_pretrained
 from latent_space_policies.experiments.sweep import run_pinned
@@ -99,6 +107,10 @@ class AntMazeArgs:
     variant: str = "modern"
     """SAC variant of every maze run (a high level, with its Gaussian prior, keeps a fixed
     temperature and reward scale 3 in either variant; 'hierarchy-paper' always uses 'paper')."""
+    goal_free: bool = False
+    """Train each baseline (scratch*, finetune*) once per seed on the maze without a goal
+    (LSP/AntCrossMaze-NoGoal-v1, OUT/nogoal__METHOD__SEED) instead of once per goal: for every goal
+    its training never came within 2 of, that run is the goal's own run, step for step."""
     collect_only: bool = False
     """Only collect the CSV and draw the figure from the runs already there."""
 
@@ -161,12 +173,18 @@ def _episode_settings(args: AntMazeArgs) -> list[str]:
 def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str], int]]:
     """(run folder, command, the run's own step budget) for every goal x method x seed, the first
     seed of every goal and method first (a run cut short still leaves whole seeds)."""
-    runs = []
+    runs, seen = [], set()
     for seed in args.seeds:
         for goal in args.goals:
             for method in args.methods:
-                run = Path(args.output_dir) / f"goal{goal}__{method}__{seed}"
-                env = ["--env-id", maze_id(goal), "--seed", str(seed), "--variant", args.variant]
+                if args.goal_free and method.startswith(("scratch", "finetune")):
+                    run, env_id = Path(args.output_dir) / f"nogoal__{method}__{seed}", NO_GOAL_MAZE
+                else:
+                    run, env_id = Path(args.output_dir) / f"goal{goal}__{method}__{seed}", maze_id(goal)
+                if run in seen:  # a goal-free run stands for every goal
+                    continue
+                seen.add(run)
+                env = ["--env-id", env_id, "--seed", str(seed), "--variant", args.variant]
                 suffix = method.partition("+")[2]
                 shaping = ["--reward", SHAPING[suffix]] if suffix in SHAPING else []
                 if method.startswith("hierarchy"):
@@ -232,7 +250,25 @@ def collect(args: AntMazeArgs) -> Path:
                 record["env_step"] = int(row["step"]) * scale
                 record.update({k: row.get(k, "") for k in CSV_FIELDS[4:]})
                 rows.append(record)
+    for run in sorted(out.glob("nogoal__*__*")):
+        reached = goal_free_reached(run)
+        if reached is not None:
+            print(
+                f"{run.name}: {reached[0]} of {reached[1]} training episodes came within {GOAL_RADIUS:g} of a goal"
+                + (": it is every goal's run" if reached[0] == 0 else ": not every goal's run (see closest_distance)")
+            )
     return write_csv(out / "ant_maze.csv", CSV_FIELDS, rows)
+
+
+def goal_free_reached(run: Path) -> tuple[int, int] | None:
+    """(training episodes that came within the goal radius of a goal, training episodes) of a run on
+    the goal-free maze, from its ``episodes.csv``; None where it has none yet."""
+    try:
+        with open(run / "episodes.csv") as handle:
+            closest = [float(row["closest_distance"]) for row in csv.DictReader(handle) if row.get("closest_distance")]
+    except OSError:
+        return None
+    return sum(distance <= GOAL_RADIUS for distance in closest), len(closest)
 
 
 def write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> Path:
