@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,8 @@ def main() -> None:
     for ax, run in zip(axes[0], args.runs):
         cells, counts, size = visit_counts(run)
         config = json.loads((run / "config.json").read_text())
-        goal = int(config["env_id"].split("Goal")[1].split("-")[0]) if "Goal" in config["env_id"] else None
+        match = re.search(r"-Goal(\d+)-", config["env_id"])  # none on the goal-free maze
+        goal = int(match.group(1)) if match else None
         x0, y0 = cells.min(axis=0)
         grid = np.full(tuple(cells.max(axis=0) - cells.min(axis=0) + 1), np.nan)
         grid[cells[:, 0] - x0, cells[:, 1] - y0] = np.log10(counts)

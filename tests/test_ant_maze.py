@@ -85,16 +85,24 @@ def test_the_goal_free_maze_pays_nothing_ends_only_at_the_time_limit_and_measure
     env = make_env(NO_GOAL_MAZE)
     _, info = env.reset(seed=0)
     assert info["distance_to_goal"] == pytest.approx(np.hypot(6.0, 6.0), abs=0.2)  # goals 0 and 1 are nearest
-    for gx, gy in CROSS_MAZE_GOALS:
-        _teleport(env, gx + 1.0, gy)  # within any goal's radius
+    _, _, _, _, info = env.step(np.zeros(8, np.float32))
+    assert info["goals_reached"] == ""
+    for k in (2, 0):
+        gx, gy = CROSS_MAZE_GOALS[k]
+        _teleport(env, gx + 1.0, gy)  # within this goal's radius
         _, reward, terminated, truncated, info = env.step(np.zeros(8, np.float32))
         assert reward == 0.0 and not terminated and not truncated and not info["is_success"]
         assert info["distance_to_goal"] <= GOAL_RADIUS
-    assert "goal" not in [env.unwrapped.model.geom(k).name for k in range(env.unwrapped.model.ngeom)]
-    steps = 1
+    assert info["goals_reached"] == "0 2"
+    _teleport(env, 0.0, 0.0)
+    assert env.step(np.zeros(8, np.float32))[4]["goals_reached"] == "0 2"  # the episode's, so far
+    sites = lambda model: [model.site(k).name for k in range(model.nsite)]  # noqa: E731
+    assert sites(env.unwrapped.model) == [] and sites(make_env("LSP/AntCrossMaze-Goal1-v1").unwrapped.model) == ["goal"]
+    steps = 4
     while not env.step(np.zeros(8, np.float32))[3]:
         steps += 1
-    assert steps + 3 == 1000  # the time limit, and nothing else, ends it
+    assert steps + 1 == 1000  # the time limit, and nothing else, ends it
+    assert env.reset(seed=1) and env.step(np.zeros(8, np.float32))[4]["goals_reached"] == ""
 
 
 @pytest.mark.parametrize("goal", range(3))
@@ -115,10 +123,11 @@ def test_the_goal_free_maze_steps_exactly_as_each_goals_maze(goal):
         assert reward_a == reward_b == 0.0
 
 
-@pytest.mark.parametrize("method", ["scratch", "finetune+motion"])
-def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method):
+@pytest.mark.parametrize("method, variant", [("scratch", "modern"), ("finetune+motion", "paper")])
+def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method, variant):
     """A baseline trained on the goal-free maze and the same baseline on goal 1's maze, same seed,
-    neither coming near the goal: the same episodes and the same trained networks, to the bit."""
+    neither coming near the goal: the same episodes and the same trained networks, to the bit (with
+    the `paper` variant too, whose reward scale comes from the task's preset)."""
     from test_hierarchy import assert_same_state, tiny
 
     from latent_space_policies.envs.ant import NO_GOAL_MAZE
@@ -130,7 +139,7 @@ def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method
 
         layer = _untrained_locomotion_layer(tmp_path / "layer.lsp")  # the default networks
         extra |= {"observation": "2:", "init_policy": str(layer), "embedding_hidden": TrainConfig().embedding_hidden}
-    settings = dict(total_steps=240, learning_starts=80, max_episode_steps=70, eval_every=120, **extra)
+    settings = dict(total_steps=240, learning_starts=80, max_episode_steps=70, eval_every=120, variant=variant, **extra)
     free = train(tiny(tmp_path, env_id=NO_GOAL_MAZE, run_name="free", **settings))
     goal1 = train(tiny(tmp_path, env_id="LSP/AntCrossMaze-Goal1-v1", run_name="goal1", **settings))
     assert_same_state(free, goal1)
@@ -145,7 +154,8 @@ def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method
     # analysis plays it on a goal's maze, which it must be told.
     from latent_space_policies.experiments.ant_maze import goal_free_reached
 
-    assert goal_free_reached(free.run_dir) == (0, 3)
+    assert goal_free_reached(free.run_dir) == ({0: 0, 1: 0, 2: 0}, 3)
+    assert all(e["goals_reached"] == "" for e in logs[0])
     spec = importlib.util.spec_from_file_location("maze_failures", Path(__file__).parents[1] / "benchmarks" / "maze_failures.py")
     failures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(failures)
@@ -273,6 +283,28 @@ def test_goal_free_baselines_train_once_per_seed_and_the_hierarchy_once_per_goal
         flag = dict(zip(command, command[1:]))
         assert (flag["--env-id"] == NO_GOAL_MAZE) == run.name.startswith("nogoal")
         assert flag["--seed"] == run.name[-1]
+        assert ("--snapshot-every" in flag) == run.name.startswith("nogoal")  # to play on each goal later
+
+
+def test_the_collection_says_which_goals_a_goal_free_run_stands_for(tmp_path, capsys):
+    from latent_space_policies.experiments.ant_maze import AntMazeArgs, collect, goal_free_reached
+    from latent_space_policies.logs import EPISODE_FIELDS
+
+    run = tmp_path / "nogoal__scratch+visits__0"
+    run.mkdir()
+    with open(run / "episodes.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, EPISODE_FIELDS)
+        writer.writeheader()
+        for k, reached in enumerate(["", "0", "", "0 2"]):
+            writer.writerow({"step": 1000 * (k + 1), "episode": k, "return": 0, "length": 1000, "goals_reached": reached})
+    assert goal_free_reached(run) == ({0: 2, 1: 0, 2: 1}, 4)
+    (tmp_path / "nogoal__scratch__0").mkdir()  # no episode yet: nothing to say
+    assert goal_free_reached(tmp_path / "nogoal__scratch__0") is None
+    collect(AntMazeArgs(output_dir=str(tmp_path)))
+    out = capsys.readouterr().out
+    assert "nogoal__scratch+visits__0: of its 4 training episodes, 2 reached goal 0, 0 reached goal 1, 1 reached goal 2" in out
+    assert "it is the run of goals [1] on their own mazes so far (still training)" in out
+    assert "nogoal__scratch__0" not in out
 
 
 @pytest.mark.slow

@@ -46,8 +46,9 @@ EVAL_FIELDS = [
     "success_deterministic_rate",
 ]
 # final_distance / closest_distance: goal tasks only, info['distance_to_goal'] at the episode's end
-# and its least value over the episode's steps (for a hierarchy, over its decisions' last env steps).
-EPISODE_FIELDS = ["step", "episode", "return", "length", "final_distance", "closest_distance"]
+# and its least value over the episode's steps (for a hierarchy, over its decisions' last env steps);
+# goals_reached: the goal-free maze only, the goals the episode came within reach of ("0 2").
+EPISODE_FIELDS = ["step", "episode", "return", "length", "final_distance", "closest_distance", "goals_reached"]
 # Every `log_every` steps, the last update's metrics (SAC; SQL leaves the ones it lacks empty).
 # log_pi_minus_log_prior is E[log pi - log p] (the KL to a Gaussian prior on a higher level; minus
 # the entropy under the uniform prior); action_norm is the mean norm of the sampled actions (a

@@ -55,6 +55,8 @@ PRESETS: dict[str, Preset] = {
                    "paper App. A.2: the benchmark Ant's values; steps: SPEC §6's budget (1M decisions)")
             for kind in ("", "Dense") for goal in range(3) for version in (0, 1)
         ),
+        Preset("LSP/AntCrossMaze-NoGoal-v1", 3.0, 16, 8, 3_000_000,
+               "the cross maze's values, so that a run here is the same run as on a goal's maze"),
         *(
             Preset(f"LSP/AntMazeUMaze{kind}-v0", 3.0, 16, 8, 3_000_000, "the cross maze's values (not in the paper)")
             for kind in ("", "Ego", "Upright", "EgoUpright", "Waypoint", "EgoWaypoint")

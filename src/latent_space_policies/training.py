@@ -349,6 +349,7 @@ class Trainer:
                 "length": length,
                 "final_distance": info.get("distance_to_goal", ""),
                 "closest_distance": self.episode_closest if math.isfinite(self.episode_closest) else "",
+                "goals_reached": info.get("goals_reached", ""),
             }
         )
         if self.writer is not None:

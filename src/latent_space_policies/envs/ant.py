@@ -21,12 +21,14 @@
   range), while with falls not ending it they ran on and the progress grew
   (``docs/results/ant_maze.md``). ``lsp experiment ant-maze`` uses v1; v0 is SPEC §6 as written.
 - ``LSP/AntCrossMaze-NoGoal-v1``: the v1 maze without a goal: reward 0 at every step, and the episode
-  ends only after 1000 steps; ``distance_to_goal`` is the distance to the nearest of the three
-  goals and ``is_success`` is always False. Every step is the same, to the bit, as on any goal's v1
-  maze until the torso first comes within 2 of that goal (tested), so a baseline whose reward does
-  not depend on the goal (``scratch``, ``finetune``, and their ``+motion`` / ``+visits`` shaping)
-  trained here is, for each goal its training episodes never reached (``closest_distance`` in
-  ``episodes.csv``), the very run it would have made on that goal's maze: one run stands for three.
+  ends only at the time limit; ``distance_to_goal`` is the distance to the nearest of the three
+  goals, ``is_success`` is always False, and ``goals_reached`` lists the goals the episode has come
+  within 2 of so far (``"0 2"``; logged per training episode in ``episodes.csv``). Every step is
+  the same, to the bit, as on any goal's v1 maze until the torso first comes within 2 of that goal
+  (tested), so a flat baseline whose reward does not depend on the goal (``scratch``, ``finetune``,
+  and their ``+motion`` / ``+visits`` shaping) trained here is, for each goal none of its training
+  episodes reached, the very run it would have made on that goal's maze: one run stands for three.
+  (Under a hierarchy the training loop sees only each decision's last env step.)
 - ``LSP/AntCrossMazeDense-Goal{0,1,2}-v0`` / ``-v1``: the maze (v0 / v1 ends) with a dense reward, 100 per metre of
   progress along the corridor path (start -> junction (6, 0) -> goal) plus 1000 at the goal: a
   diagnostic of the high-level trainer (if a hierarchy cannot learn this, the fault is not
@@ -250,9 +252,17 @@ class AntCrossMazeEnv(AntEnv):
             "y_velocity": float(y_velocity),
             "reward_contact": -float(self.contact_cost),
         }
+        if not self.has_goal:  # which goals the episode has come within reach of so far, e.g. "0 2"
+            near = np.linalg.norm(self.targets - xy, axis=1) <= GOAL_RADIUS
+            self._reached |= {int(k) for k in np.flatnonzero(near)}
+            info["goals_reached"] = " ".join(str(k) for k in sorted(self._reached))
         if self.render_mode == "human":
             self.render()
         return self._get_obs(), float(reward), terminated, False, info
+
+    def reset_model(self):
+        self._reached: set[int] = set()
+        return super().reset_model()
 
     def _get_reset_info(self):
         xy = self.data.body(self._main_body).xpos[:2]

@@ -30,9 +30,11 @@
    ``OUT/nogoal__METHOD__SEED``, on ``LSP/AntCrossMaze-NoGoal-v1`` (the maze without a goal reward or
    ending), instead of once per goal and seed: such a run is, step for step, the run it would have
    made on each goal's maze that its training episodes never came within 2 of (tested; the
-   collection prints, per run, how many of its episodes did, from ``closest_distance`` in
+   collection prints, per run and goal, how many of its episodes did, from ``goals_reached`` in
    ``episodes.csv``). Its evaluations measure the distance to the nearest goal, so it is left out of
-   the CSV; ``benchmarks/maze_failures.py RUN --goal K`` evaluates it on goal K.
+   the CSV and the figure (no per-goal learning curve); it keeps a policy snapshot every
+   ``--eval-every`` env steps, and ``benchmarks/maze_failures.py RUN --goal K`` plays its final
+   policy on goal K.
 3. Collect every evaluation into ``OUT/ant_maze.csv`` (final distance to the goal, success rate and
    return against env steps) and plot ``OUT/ant_maze.png`` in the style of Fig. 5.
 
@@ -51,7 +53,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, GOAL_RADIUS, NO_GOAL_MAZE, cross_maze_id
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, NO_GOAL_MAZE, cross_maze_id
 from latent_space_policies.errors import LSPError
 from latent_space_policies.pretrained import resolve as resolve_pretrained
 from latent_space_policies.experiments.sweep import run_pinned
@@ -203,6 +205,8 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                     steps, every = args.steps, args.eval_every
                 else:
                     raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
+                if env_id == NO_GOAL_MAZE:  # its evaluations measure to the nearest goal: keep the
+                    command += ["--snapshot-every", str(args.eval_every)]  # policies to play on each goal
                 runs.append((run, _command(run, steps, command, every, _episode_settings(args)), steps))
     return runs
 
@@ -252,23 +256,32 @@ def collect(args: AntMazeArgs) -> Path:
                 rows.append(record)
     for run in sorted(out.glob("nogoal__*__*")):
         reached = goal_free_reached(run)
-        if reached is not None:
-            print(
-                f"{run.name}: {reached[0]} of {reached[1]} training episodes came within {GOAL_RADIUS:g} of a goal"
-                + (": it is every goal's run" if reached[0] == 0 else ": not every goal's run (see closest_distance)")
-            )
+        if reached is None:
+            continue
+        counts, episodes = reached
+        stands_for = [goal for goal, count in counts.items() if count == 0]
+        print(
+            f"{run.name}: of its {episodes} training episodes, "
+            + ", ".join(f"{count} reached goal {goal}" for goal, count in counts.items())
+            + f": it is the run of goals {stands_for} on their own mazes"
+            + ("" if (run / "policy.lsp").exists() else " so far (still training)")
+        )
     return write_csv(out / "ant_maze.csv", CSV_FIELDS, rows)
 
 
-def goal_free_reached(run: Path) -> tuple[int, int] | None:
-    """(training episodes that came within the goal radius of a goal, training episodes) of a run on
-    the goal-free maze, from its ``episodes.csv``; None where it has none yet."""
+def goal_free_reached(run: Path) -> tuple[dict[int, int], int] | None:
+    """({goal: training episodes that came within the goal radius of it}, training episodes) of a
+    run on the goal-free maze, from the ``goals_reached`` of its ``episodes.csv``; None where it has
+    logged no episode yet."""
     try:
         with open(run / "episodes.csv") as handle:
-            closest = [float(row["closest_distance"]) for row in csv.DictReader(handle) if row.get("closest_distance")]
+            episodes = list(csv.DictReader(handle))
     except OSError:
         return None
-    return sum(distance <= GOAL_RADIUS for distance in closest), len(closest)
+    if not episodes:
+        return None
+    reached = [set(row.get("goals_reached", "").split()) for row in episodes]
+    return {goal: sum(str(goal) in goals for goals in reached) for goal in range(len(CROSS_MAZE_GOALS))}, len(episodes)
 
 
 def write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> Path:
