@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, cross_maze_id, torso_up
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_JUNCTION, cross_maze_goal, cross_maze_id, torso_up
 from latent_space_policies.loading import load_policy
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used (it numbers them step // eval_every)
@@ -106,8 +105,7 @@ def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int
     """The report of one run on its own goal's maze, or on goal ``goal``'s (a goal-free run needs one)."""
     loaded = load_policy(run / "policy.lsp")
     config = loaded.metadata.get("config", {})
-    match = re.search(r"-Goal(\d+)-", loaded.env_id)
-    own = int(match.group(1)) if match else None
+    own = cross_maze_goal(loaded.env_id)
     if goal is None and own is None:
         raise SystemExit(f"{run}: trained on {loaded.env_id}, which has no goal: give --goal 0, 1 or 2")
     if goal is None or goal == own:

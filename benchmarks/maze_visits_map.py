@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from latent_space_policies.checkpoint import load_checkpoint
-from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_WALLS, GOAL_RADIUS
+from latent_space_policies.envs.ant import CROSS_MAZE_GOALS, CROSS_MAZE_WALLS, GOAL_RADIUS, cross_maze_goal
 
 
 def visit_counts(run: Path) -> tuple[np.ndarray, np.ndarray, float]:
@@ -47,8 +46,7 @@ def main() -> None:
     for ax, run in zip(axes[0], args.runs):
         cells, counts, size = visit_counts(run)
         config = json.loads((run / "config.json").read_text())
-        match = re.search(r"-Goal(\d+)-", config["env_id"])  # none on the goal-free maze
-        goal = int(match.group(1)) if match else None
+        goal = cross_maze_goal(config["env_id"])  # None on the goal-free maze
         x0, y0 = cells.min(axis=0)
         grid = np.full(tuple(cells.max(axis=0) - cells.min(axis=0) + 1), np.nan)
         grid[cells[:, 0] - x0, cells[:, 1] - y0] = np.log10(counts)

@@ -79,6 +79,15 @@ def test_reaching_each_goal_pays_and_ends_the_episode(goal):
     assert info["distance_to_goal"] <= GOAL_RADIUS
 
 
+def test_cross_maze_goal_reads_the_goal_back_from_an_id():
+    from latent_space_policies.envs.ant import NO_GOAL_MAZE, cross_maze_goal, cross_maze_id
+
+    for goal in range(3):
+        for dense in (False, True):
+            assert cross_maze_goal(cross_maze_id(goal, dense, version=0)) == goal
+    assert cross_maze_goal(NO_GOAL_MAZE) is None and cross_maze_goal("LSP/AntArena-v0") is None
+
+
 def test_the_goal_free_maze_pays_nothing_ends_only_at_the_time_limit_and_measures_to_the_nearest_goal():
     from latent_space_policies.envs.ant import NO_GOAL_MAZE
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -82,6 +83,13 @@ def cross_maze_id(goal: int, dense: bool = False, version: int = 1) -> str:
     """The Gymnasium id of the cross maze with goal ``goal`` (0, 1, 2); version 1 (the default)
     ends episodes only at the goal or the time limit, version 0 also on falls (see the module doc)."""
     return f"LSP/AntCrossMaze{'Dense' if dense else ''}-Goal{goal}-v{version}"
+
+
+def cross_maze_goal(env_id: str) -> int | None:
+    """The goal index of a cross-maze id (``cross_maze_id``'s inverse); None for any other id,
+    the goal-free maze's included."""
+    match = re.search(r"-Goal(\d+)-", env_id)
+    return int(match.group(1)) if match else None
 
 
 def corridor_path(goal: tuple[float, float], start: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
@@ -233,7 +241,8 @@ class AntCrossMazeEnv(AntEnv):
         self.do_simulation(action, self.frame_skip)
         xy = self.data.body(self._main_body).xpos[:2].copy()
         x_velocity, y_velocity = (xy - xy_before) / self.dt
-        distance = self.distance_to_goal()
+        distances = np.linalg.norm(self.targets - xy, axis=1)  # to the goal, or to each goal without one
+        distance = float(distances.min())
         success = self.has_goal and distance <= GOAL_RADIUS
         fallen = not self.is_healthy
         terminated = success or (fallen and self._terminate_when_unhealthy)
@@ -253,8 +262,7 @@ class AntCrossMazeEnv(AntEnv):
             "reward_contact": -float(self.contact_cost),
         }
         if not self.has_goal:  # which goals the episode has come within reach of so far, e.g. "0 2"
-            near = np.linalg.norm(self.targets - xy, axis=1) <= GOAL_RADIUS
-            self._reached |= {int(k) for k in np.flatnonzero(near)}
+            self._reached |= {int(k) for k in np.flatnonzero(distances <= GOAL_RADIUS)}
             info["goals_reached"] = " ".join(str(k) for k in sorted(self._reached))
         if self.render_mode == "human":
             self.render()
