@@ -157,16 +157,20 @@ def print_milestones(rows: list[dict], budget: int) -> None:
 
 def print_last_quarter(rows: list[dict], budget: int) -> None:
     """Each finished run's mean stochastic return over the evaluations in the last quarter of the
-    budget (1.5M-2M of 2M: 11 evaluations at --eval-every 50000), its ratio to the same seed's single
+    budget (1.5M-2M of 2M: 11 evaluations at --eval-every 50000; 10 for a level frozen at 1.5M, whose
+    first evaluation is at 1.55M), its ratio to the same seed's single
     level, the mean +- std of those per-seed means over the seeds that have them, and that mean's
     ratio to the single level's mean over the same seeds."""
     start = budget - budget // 4
     means: dict[str, dict[int, float]] = {}
+    counts: dict[str, set[int]] = {}  # evaluations in the window (a level frozen at `start` has none at it)
     for method in dict.fromkeys(r["method"] for r in rows):
         for seed in sorted({r["seed"] for r in rows if r["method"] == method}):
             mine = {r["step"]: float(r["return_stochastic_mean"]) for r in rows if r["method"] == method and r["seed"] == seed}
             if max(mine) >= budget:  # finished
-                means.setdefault(method, {})[seed] = float(np.mean([v for step, v in mine.items() if step >= start]))
+                window = [v for step, v in mine.items() if step >= start]
+                means.setdefault(method, {})[seed] = float(np.mean(window))
+                counts.setdefault(method, set()).add(len(window))
     if not means:
         return
     single = means.get("single", {})
@@ -183,7 +187,8 @@ def print_last_quarter(rows: list[dict], budget: int) -> None:
             f" ({np.mean([by_seed[s] for s in paired]) / np.mean([single[s] for s in paired]):.2f}x over seeds {paired})"
             if paired and method != "single" else ""
         )
-        print(f"{method:<24}{np.mean(values):>8.0f} +- {np.std(values):<5.0f}{ratio}  {per_seed}")
+        evaluations = "/".join(str(n) for n in sorted(counts[method]))
+        print(f"{method:<24}{np.mean(values):>8.0f} +- {np.std(values):<5.0f}{ratio}  {per_seed}  [{evaluations} evaluations per run]")
 
 
 def main() -> None:
