@@ -3,7 +3,9 @@
     python benchmarks/maze_failures.py RUN [RUN ...] --episodes 50 --output results/F.json
     python benchmarks/maze_failures.py OUT/nogoal__scratch__0 --goal 1 --episodes 50 --output results/F.json
 
-Each RUN is a finished cross-maze run folder (its policy.lsp: a hierarchy or a single level). The
+Each RUN is a finished cross-maze run folder (its policy.lsp: a hierarchy or a single level), or a
+policy snapshot of a run, ``RUN/checkpoints/step_000150000.lsp`` (``--snapshot-every``), which plays
+that step's policy while the run goes on. The
 script plays ``--episodes`` episodes per mode (stochastic, as the run's evaluations draw them, and
 deterministic) with the evaluation seeds of round 1000 (``--round``), i.e. episodes the run never
 evaluated (``--round STEP/EVAL_EVERY --episodes EVAL_EPISODES`` replays the run's own evaluation),
@@ -101,9 +103,15 @@ def classify(path, final_info, goal: int) -> dict:
     }
 
 
+def policy_file(run: Path) -> Path:
+    """The policy a RUN argument names: the file itself, or a run folder's final policy.lsp."""
+    return run if run.is_file() else run / "policy.lsp"
+
+
 def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int = 0, goal: int | None = None) -> dict:
-    """The report of one run on its own goal's maze, or on goal ``goal``'s (a goal-free run needs one)."""
-    loaded = load_policy(run / "policy.lsp")
+    """The report of one run (a folder or a policy snapshot file) on its own goal's maze, or on goal
+    ``goal``'s (a goal-free run needs one)."""
+    loaded = load_policy(policy_file(run))
     config = loaded.metadata.get("config", {})
     own = cross_maze_goal(loaded.env_id)
     if goal is None and own is None:
@@ -152,8 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     reports = []
     for run in args.runs:
-        if not (run / "policy.lsp").exists():
-            raise SystemExit(f"{run}: no policy.lsp (is the run finished?)")
+        if not policy_file(run).exists():
+            raise SystemExit(f"{run}: no policy.lsp (is the run finished? or name a snapshot, RUN/checkpoints/step_*.lsp)")
     for run in args.runs:
         report = diagnose(run, args.episodes, args.round, goal=args.goal)
         reports.append(report)

@@ -176,6 +176,9 @@ def test_a_goal_free_baseline_run_is_the_goal_run_it_stands_for(tmp_path, method
     assert own["env_id"] == "LSP/AntCrossMaze-Goal1-v1"
     for mode in ("stochastic", "deterministic"):  # the same policy, the same maze, the same episodes
         assert report["modes"][mode]["episodes_detail"] == own["modes"][mode]["episodes_detail"]
+    # A policy file (as a snapshot RUN/checkpoints/step_*.lsp is) plays as its run folder does.
+    from_file = failures.diagnose(goal1.run_dir / "policy.lsp", episodes=2)
+    assert from_file["modes"] == own["modes"] and from_file["step"] == own["step"] == 240
 
 
 @pytest.mark.parametrize("version, ends", [(0, True), (1, False)])
