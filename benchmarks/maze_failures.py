@@ -120,7 +120,11 @@ def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND, seed: int
         goal, env_id = own, loaded.env_id
     else:  # another goal's maze, of the same version (the goal-free maze is a v1 maze)
         env_id = loaded.env_id.replace(f"Goal{own}", f"Goal{goal}") if own is not None else cross_maze_id(goal)
-    report: dict = {"run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "step": int(loaded.metadata.get("step", 0)), "modes": {}}
+    step = int(loaded.metadata.get("step", 0))  # the level's own steps: a high level's are decisions
+    report: dict = {
+        "run": str(run), "env_id": env_id, "trained_on": loaded.env_id, "step": step,
+        "env_step": step * int(config.get("action_repeat") or 1), "modes": {},
+    }  # fmt: skip
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
         tracker = _Tracker(gym.make(env_id, max_episode_steps=config.get("max_episode_steps") or 1000))
         infos: list = []

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -1022,3 +1023,35 @@ def test_maze_collection_puts_evaluations_at_env_steps_and_leaves_out_runs_witho
     assert sorted((r["goal"], r["method"], r["env_step"]) for r in rows) == [
         ("0", "finetune", "1500"), ("0", "hierarchy", "1500"),
     ]  # fmt: skip
+
+
+def test_maze_closer_pools_the_seeds_episodes_and_divides_by_the_reference(tmp_path):
+    """benchmarks/maze_closer.py: per goal and budget, the mean final distance over every episode of
+    every seed of a method, divided by the reference method's, checked against hand-worked numbers."""
+    spec = importlib.util.spec_from_file_location("maze_closer", Path(__file__).parents[1] / "benchmarks" / "maze_closer.py")
+    closer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(closer)
+
+    def report(run, finals, env_step=3_000_000, goal=0):
+        episodes = [{"final_distance": d, "outcome": "success" if d <= 2 else "short"} for d in finals]
+        mode = {"episodes_detail": episodes}
+        return {"run": run, "env_id": f"LSP/AntCrossMaze-Goal{goal}-v1", "env_step": env_step,
+                "modes": {"stochastic": mode, "deterministic": mode}}  # fmt: skip
+
+    (tmp_path / "h.json").write_text(json.dumps([
+        report("runs/goal0__hierarchy+visits__0", [2.0, 2.0]), report("runs/goal0__hierarchy+visits__1", [2.0, 6.0]),
+    ]))  # fmt: skip
+    (tmp_path / "b.json").write_text(json.dumps([
+        report("runs/goal0__finetune+motion__0/checkpoints/step_003000000.lsp", [9.0, 2.0, 10.0]),
+        report("runs/nogoal__scratch__0", [12.0], env_step=1_500_000),
+    ]))  # fmt: skip
+    rows = closer.summarise(closer.collect([tmp_path / "h.json", tmp_path / "b.json"]), "hierarchy+visits")
+    by_method = {(r["method"], r["env_step"]): r for r in rows}
+    ref = by_method[("hierarchy+visits", 3_000_000)]["stochastic"]
+    assert ref["final_distance_mean"] == 3.0 and ref["success_rate"] == 0.75 and ref["episodes"] == 4
+    base = by_method[("finetune+motion", 3_000_000)]
+    assert base["seeds"] == [0] and base["stochastic"]["times_reference"] == pytest.approx(7.0 / 3.0)
+    assert base["deterministic"]["success_rate"] == pytest.approx(1 / 3)
+    assert by_method[("scratch", 1_500_000)]["stochastic"]["times_reference"] is None  # no reference at 1.5M
+    with pytest.raises(SystemExit, match="twice"):
+        closer.collect([tmp_path / "h.json", tmp_path / "h.json"])
