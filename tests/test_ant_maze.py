@@ -296,7 +296,8 @@ def test_goal_free_baselines_train_once_per_seed_and_the_hierarchy_once_per_goal
         flag = dict(zip(command, command[1:]))
         assert (flag["--env-id"] == NO_GOAL_MAZE) == run.name.startswith("nogoal")
         assert flag["--seed"] == run.name[-1]
-        assert ("--snapshot-every" in flag) == run.name.startswith("nogoal")  # to play on each goal later
+        # a policy at every evaluation (a hierarchy's in decisions), to play any budget's on fresh episodes
+        assert int(flag["--snapshot-every"]) == int(flag["--eval-every"]) == (10_000 if "hierarchy" in run.name else 150_000)
 
 
 def test_the_collection_says_which_goals_a_goal_free_run_stands_for(tmp_path, capsys):

@@ -32,9 +32,9 @@
    made on each goal's maze that its training episodes never came within 2 of (tested; the
    collection prints, per run and goal, how many of its episodes did, from ``goals_reached`` in
    ``episodes.csv``). Its evaluations measure the distance to the nearest goal, so it is left out of
-   the CSV and the figure (no per-goal learning curve); it keeps a policy snapshot every
-   ``--eval-every`` env steps, and ``benchmarks/maze_failures.py RUN --goal K`` plays its final
-   policy on goal K.
+   the CSV and the figure (no per-goal learning curve); ``benchmarks/maze_failures.py RUN --goal K``
+   plays its final policy on goal K. Every maze run keeps a policy snapshot at each evaluation
+   (``RUN/checkpoints/step_*.lsp``), which the same script plays in place of RUN.
 3. Collect every evaluation into ``OUT/ant_maze.csv`` (final distance to the goal, success rate and
    return against env steps) and plot ``OUT/ant_maze.png`` in the style of Fig. 5.
 
@@ -205,8 +205,9 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                     steps, every = args.steps, args.eval_every
                 else:
                     raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
-                if env_id == NO_GOAL_MAZE:  # its evaluations measure to the nearest goal: keep the
-                    command += ["--snapshot-every", str(args.eval_every)]  # policies to play on each goal
+                # A policy snapshot at every evaluation, to play any budget's policy on fresh episodes
+                # (benchmarks/maze_failures.py RUN/checkpoints/step_*.lsp), or a goal-free run's on each goal.
+                command += ["--snapshot-every", str(every)]
                 runs.append((run, _command(run, steps, command, every, _episode_settings(args)), steps))
     return runs
 
