@@ -1056,3 +1056,32 @@ def test_maze_closer_pools_the_seeds_episodes_and_divides_by_the_reference(tmp_p
     assert by_method[("scratch", 1_500_000)]["stochastic"]["times_reference"] is None  # no reference at 1.5M
     with pytest.raises(SystemExit, match="twice"):
         closer.collect([tmp_path / "h.json", tmp_path / "h.json"])
+
+
+def test_the_maze_figure_draws_each_method_in_one_colour_in_every_panel():
+    """A method keeps its colour across goals even where another method is missing from a panel
+    (the first figure let matplotlib's colour cycle restart per panel), and each top panel's legend
+    names the methods it shows."""
+    pytest.importorskip("matplotlib")
+    from latent_space_policies.experiments.ant_maze import maze_figure
+
+    def row(goal, method, seed, step, distance):
+        return {"goal": str(goal), "method": method, "seed": str(seed), "env_step": str(step),
+                "final_distance_stochastic_mean": str(distance), "success_stochastic_rate": "0.5"}  # fmt: skip
+
+    rows = [row(0, m, 0, step, 5.0) for m in ("finetune+motion", "hierarchy+visits") for step in (150, 300)]
+    rows += [row(1, "hierarchy+visits", s, step, 4.0 + s) for s in (0, 1) for step in (150, 300)]
+    fig = maze_figure(rows)
+    colours = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label().startswith(("finetune", "hierarchy")):
+                colours.setdefault(line.get_label().split(" ")[0], set()).add(line.get_color())
+    assert set(colours) == {"finetune+motion", "hierarchy+visits"}
+    assert all(len(c) == 1 for c in colours.values()) and colours["finetune+motion"] != colours["hierarchy+visits"]
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes[:2]]
+    assert "hierarchy+visits (1)" in legends[0] and "finetune+motion (1)" in legends[0]
+    assert "hierarchy+visits (2)" in legends[1] and not any(t.startswith("finetune") for t in legends[1])
+    from latent_space_policies.experiments.ant_maze import METHOD_COLORS, METHODS
+
+    assert sorted(METHOD_COLORS) == sorted(METHODS) and len(set(METHOD_COLORS.values())) == len(METHODS)

@@ -310,30 +310,42 @@ def seed_curve(by_step: dict[int, list[float]]):
 PLOT_ROWS = (("final_distance_stochastic_mean", "final distance to goal"), ("success_stochastic_rate", "success rate (stochastic)"))
 
 
+# The paper's Fig. 5 colours for its baselines (scratch red, finetune brown, scratch+motion purple,
+# finetune+motion pink); its blue for the hierarchy that solves the maze here (with the visit bonus).
+METHOD_COLORS = {
+    "hierarchy+visits": "C0", "hierarchy": "C1", "hierarchy-paper": "C7", "scratch": "C3", "finetune": "C5",
+    "scratch+motion": "C4", "finetune+motion": "C6", "scratch+visits": "C2", "finetune+visits": "C8",
+}  # fmt: skip
+
+
 def plot(csv_path: Path, png_path: Path, rows_to_draw=PLOT_ROWS) -> Path:
     """Final distance to the goal (Fig. 5) and success rate vs env steps, mean +- std over seeds,
     one column per goal and one row per ``(metric, label)`` of ``rows_to_draw``."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ImportError:
-        raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
-    import numpy as np
-
     first = rows_to_draw[0][0]
     with open(csv_path) as handle:
         rows = [r for r in csv.DictReader(handle) if r.get(first) not in ("", None)]
     if not rows:
         raise LSPError(f"{csv_path} has no {first} values yet: run the experiment first")
+    maze_figure(rows, rows_to_draw).savefig(png_path, dpi=120)
+    return png_path
+
+
+def maze_figure(rows: list[dict], rows_to_draw=PLOT_ROWS):
+    """The figure of ``plot`` from the CSV's rows: each method in one colour in every panel
+    (METHOD_COLORS), each top panel with a legend of its own methods and their seed counts."""
+    try:
+        import matplotlib.ticker
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise LSPError("plots need the 'plot' extra: pip install 'latent-space-policies[plot]'") from None
+    import numpy as np
+
     goals = sorted({int(r["goal"]) for r in rows})
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    fig, axes = plt.subplots(len(rows_to_draw), len(goals), figsize=(4.2 * len(goals), 3.2 * len(rows_to_draw)), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(goals), 3.2 * len(rows_to_draw)), layout="tight")
+    axes = fig.subplots(len(rows_to_draw), len(goals), squeeze=False)
     for (metric, label), ax_row in zip(rows_to_draw, axes):
         for ax, goal in zip(ax_row, goals):
-            for method in methods:
+            for method in METHODS:
                 by_step: dict[int, list[float]] = {}
                 for r in rows:
                     if int(r["goal"]) == goal and r["method"] == method and r.get(metric) not in ("", None):
@@ -341,8 +353,8 @@ def plot(csv_path: Path, png_path: Path, rows_to_draw=PLOT_ROWS) -> Path:
                 if not by_step:
                     continue
                 steps, mean, std, seeds = seed_curve(by_step)  # only steps every seed reached
-                line = ax.plot(steps, mean, marker=".", label=f"{method} ({seeds})")[0]
-                ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+                ax.plot(steps, mean, marker=".", color=METHOD_COLORS[method], label=f"{method} ({seeds})")
+                ax.fill_between(steps, mean - std, mean + std, color=METHOD_COLORS[method], alpha=0.2)
             gx, gy = CROSS_MAZE_GOALS[goal]
             if metric.startswith("final_distance"):
                 ax.axhline(float(np.hypot(gx, gy)), color="0.5", ls="--", lw=1, label="start (not moving)")
@@ -352,11 +364,9 @@ def plot(csv_path: Path, png_path: Path, rows_to_draw=PLOT_ROWS) -> Path:
             ax.set_xlabel("env steps")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return png_path
+    for ax in axes[0]:
+        ax.legend(fontsize=7)
+    return fig
 
 
 # --------------------------------------------------------------------------- the command
