@@ -1085,3 +1085,20 @@ def test_the_maze_figure_draws_each_method_in_one_colour_in_every_panel():
     from latent_space_policies.experiments.ant_maze import METHOD_COLORS, METHODS
 
     assert sorted(METHOD_COLORS) == sorted(METHODS) and len(set(METHOD_COLORS.values())) == len(METHODS)
+
+
+def test_maze_episodes_counts_goals_and_the_shaping_per_step_by_window(tmp_path):
+    """benchmarks/maze_episodes.py against hand-worked windows of a small episodes.csv."""
+    spec = importlib.util.spec_from_file_location("maze_episodes", Path(__file__).parents[1] / "benchmarks" / "maze_episodes.py")
+    episodes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(episodes)
+    rows = [  # step, return, length, final distance
+        (100, 1000 + 2.0 * 50, 50, 1.5), (180, 3.0 * 100, 100, 6.0), (260, 1.0 * 200, 200, 8.0), (300, 1000.0, 40, 2.0),
+    ]  # fmt: skip
+    with open(tmp_path / "episodes.csv", "w") as handle:
+        handle.write("step,episode,return,length,final_distance\n")
+        handle.writelines(f"{s},{k},{r},{n},{d}\n" for k, (s, r, n, d) in enumerate(rows))
+    got = episodes.windows(tmp_path, 200)
+    assert [(w["from"], w["episodes"], w["reached"]) for w in got] == [(0, 2, 1), (200, 2, 1)]
+    assert got[0]["reached_length_mean"] == 50 and got[0]["shaping_per_step"] == pytest.approx(2.5)
+    assert got[1]["reached_length_mean"] == 40 and got[1]["shaping_per_step"] == pytest.approx(0.5)
