@@ -278,6 +278,8 @@ def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_c
         assert command[3] == ("stack" if method.startswith("hierarchy") else "train"), method
         assert steps == (2000 if method.startswith("hierarchy") else 30_000)
         assert ("--init-policy" in command) == method.startswith("finetune")
+        assert ("--init-policy-observation" in command) == method.startswith("finetune-xy"), method
+        assert ("--observation" in command) == (method.startswith("finetune") and not method.startswith("finetune-xy"))
 
 
 def test_goal_free_baselines_train_once_per_seed_and_the_hierarchy_once_per_goal(tmp_path):
@@ -830,6 +832,34 @@ def test_the_finetuning_baseline_starts_from_the_shipped_layer(tmp_path):
     trainer.close()
 
 
+def test_a_finetuning_baseline_shown_the_xy_starts_as_the_layer_and_can_learn_from_it(tmp_path):
+    """`--init-policy-observation 2:`: the shipped layer (105 inputs) seeds a policy of the maze's whole
+    observation (107: torso xy first). It acts as the layer on the observation's last 105 entries
+    whatever the xy, its first kernel's xy rows are zero (and not frozen: they are ordinary
+    parameters), and a layer that saw another part of the observation is refused with the counts."""
+    from latent_space_policies.errors import SettingsError
+    from latent_space_policies.loading import load_policy
+    from latent_space_policies.training import TrainConfig, Trainer
+
+    common = dict(env_id="LSP/AntCrossMaze-Goal2-v1", init_policy="pretrained:ant_locomotion",
+                  output_dir=str(tmp_path), progress=False, tensorboard=False)  # fmt: skip
+    trainer = Trainer(TrainConfig(init_policy_observation="2:", **common), tmp_path)
+    assert trainer.policy.observation_dim == 107
+    shipped = load_policy("pretrained:ant_locomotion")
+    rng = np.random.default_rng(0)
+    for xy in ((0.0, 0.0), (6.0, -5.5), (12.0, 0.3)):
+        observation = np.concatenate([xy, rng.normal(size=105)]).astype(np.float32)
+        mine = trainer.act_fns["deterministic"](trainer.state.policy_params, observation)
+        np.testing.assert_allclose(np.asarray(mine), shipped.act(observation[2:], deterministic=True), atol=1e-6)
+    kernel = np.asarray(trainer.state.policy_params["params"]["embedding"]["Dense_0"]["kernel"])
+    assert kernel.shape == (107, 128) and not kernel[:2].any() and kernel[2:].any()
+    trainer.close()
+    with pytest.raises(ShapeError, match="trained on 105 observation entries, but --init-policy-observation 3: picks 104"):
+        Trainer(TrainConfig(init_policy_observation="3:", **common), tmp_path / "bad")
+    with pytest.raises(SettingsError, match="give --init-policy too"):
+        TrainConfig(env_id="LSP/AntCrossMaze-Goal2-v1", init_policy_observation="2:").check()
+
+
 def test_a_relabelling_run_resumes_exactly(tmp_path):
     """Hindsight copies are made from the replay's last rows when an episode ends, so a run Ctrl-C'd
     in the middle of an episode (step 173 of episodes of 3 decisions) and resumed trains exactly as
@@ -1102,3 +1132,33 @@ def test_maze_episodes_counts_goals_and_the_shaping_per_step_by_window(tmp_path)
     assert [(w["from"], w["episodes"], w["reached"]) for w in got] == [(0, 2, 1), (200, 2, 1)]
     assert got[0]["reached_length_mean"] == 50 and got[0]["shaping_per_step"] == pytest.approx(2.5)
     assert got[1]["reached_length_mean"] == 40 and got[1]["shaping_per_step"] == pytest.approx(0.5)
+
+
+def test_maze_values_counts_back_from_the_goal_and_finds_where_it_shows(tmp_path):
+    """benchmarks/maze_values.py: the recorder keeps the observation each action was taken in, and
+    the horizon report reads Q k steps before the goal against hand-worked numbers."""
+    import gymnasium as gym
+
+    spec = importlib.util.spec_from_file_location("maze_values", Path(__file__).parents[1] / "benchmarks" / "maze_values.py")
+    values = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(values)
+    recorder = values._Recorder(gym.make("Pendulum-v1"))
+    seen = [recorder.reset(seed=3)[0]]
+    for action in (-1.0, 0.5):
+        seen.append(recorder.step(np.array([action], np.float32))[0])
+    episode = recorder.episodes[-1]
+    np.testing.assert_allclose(np.stack(episode["observations"]), np.stack(seen[:2]))
+    np.testing.assert_allclose(np.concatenate(episode["actions"]), [-1.0, 0.5])
+    recorder.close()
+
+    failures = [np.full(50, 10.0), np.concatenate([np.full(49, 10.0), [20.0]])]  # p95 of the pooled 100: 10
+    successes = [np.arange(1.0, 31.0), np.arange(101.0, 131.0)]  # 30 steps each, rising to the goal
+    report = values.horizon_report(successes, failures, 0.99)
+    assert report["failed_q"]["median"] == 10.0 and report["failed_q"]["p95"] == pytest.approx(10.0)
+    rows = {row["k"]: row for row in report["before_goal"]}
+    assert sorted(rows) == [1, 5, 10, 25]  # no episode is 50 steps long
+    assert rows[1]["median_q"] == pytest.approx((30.0 + 130.0) / 2)
+    assert rows[25]["median_q"] == pytest.approx((6.0 + 106.0) / 2) and rows[25]["goal_worth"] == pytest.approx(1000 * 0.99**25)
+    assert report["seen_from_k"] == 25
+    assert report["start_q"] == {"successes": pytest.approx(51.0), "failures": 10.0}
+    assert values.horizon_report(successes, [], 0.99)["seen_from_k"] is None

@@ -111,6 +111,10 @@ class TrainConfig:
     init_policy: str | None = None
     """Start this policy from the parameters of a trained one (a policy.lsp or run folder; its top
     level must have the same networks): the fine-tuning baseline of the maze experiment."""
+    init_policy_observation: str | None = None
+    """The part of this layer's observation ('START:STOP') that the --init-policy layer was trained on.
+    The policy's inputs outside it start with zero weights, so the fine-tuned policy starts as the layer
+    and can learn to use the rest (e.g. the maze's torso xy, '2:'). Unset: the layer saw all of it."""
     eval_every: int = 10_000
     """Evaluate every this many env steps (0: never)."""
     eval_episodes: int = 5
@@ -170,6 +174,10 @@ class TrainConfig:
                 "--relabel-goals needs the goal where the env puts it: --observation all or 0:STOP, "
                 f"got {self.observation!r}"
             )
+        if self.init_policy_observation is not None:
+            if self.init_policy is None:
+                raise SettingsError("--init-policy-observation says what an --init-policy layer saw: give --init-policy too")
+            ObservationMap.parse(self.init_policy_observation)  # a malformed map fails here, before any work
         if self.eval_every and not self.eval_episodes:
             raise SettingsError("--eval-episodes must be at least 1 when --eval-every is set (0 turns evaluation off)")
         return self

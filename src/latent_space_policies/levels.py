@@ -41,8 +41,12 @@ class ObservationMap:
     def __call__(self, observation):
         return observation[..., self.start : self.stop]
 
+    @property
+    def slice(self) -> slice:
+        return slice(self.start, self.stop)
+
     def output_dim(self, input_dim: int) -> int:
-        return len(range(*slice(self.start, self.stop).indices(input_dim)))
+        return len(range(input_dim)[self.slice])
 
     @classmethod
     def parse(cls, text: str | None) -> "ObservationMap":

@@ -49,7 +49,7 @@ from latent_space_policies.errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
-from latent_space_policies.levels import levels_from_checkpoint, load_levels
+from latent_space_policies.levels import ObservationMap, levels_from_checkpoint, load_levels
 from latent_space_policies.policies import Policy, PolicySpec
 from latent_space_policies.presets import get_preset
 from latent_space_policies.replay import FIELDS, ReplayBuffer, relabel_goals
@@ -254,16 +254,30 @@ class Trainer:
         self.saved_reward_state = trees.get("reward", {})  # restored once the episode is replayed
 
     def _initial_policy_params(self, path: str):
-        """The top level's parameters of a trained policy, checked against this run's network."""
+        """The top level's parameters of a trained policy, checked against this run's network; with
+        ``init_policy_observation``, widened to this run's observation (see :func:`widen_observation`)."""
         top = load_levels(path)[0][-1]
         theirs = PolicySpec(**top.spec).to_json()  # a layer saved before specs listed every field
+        seen = self.config.init_policy_observation
+        if seen is not None:
+            ours = self.spec["observation_dim"]
+            columns = range(ours)[ObservationMap.parse(seen).slice]
+            if len(columns) != theirs["observation_dim"]:
+                raise ShapeError(
+                    f"--init-policy {path} was trained on {theirs['observation_dim']} observation entries, but "
+                    f"--init-policy-observation {seen} picks {len(columns)} of this run's {ours}: give the part it saw"
+                )
+            theirs = theirs | {"observation_dim": ours}
         if theirs != self.spec:
             differ = sorted(k for k in theirs if theirs[k] != self.spec.get(k))
             raise ShapeError(
                 f"--init-policy {path}: its network differs from this run's in {differ}; "
                 "use the same policy settings (and --observation to show it the observation it was trained on)"
             )
-        return jax.tree_util.tree_map(jnp.asarray, top.params)
+        params = top.params
+        if seen is not None:
+            params = widen_observation(params, self.state.policy_params, columns)
+        return jax.tree_util.tree_map(jnp.asarray, params)
 
     def _diverged_message(self) -> str:
         where = (
@@ -472,6 +486,24 @@ class Trainer:
         self.eval_env.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def widen_observation(params, template, columns: range):
+    """``params`` of a policy trained on ``observation[columns]``, as a policy of the whole observation
+    with the parameter shapes of ``template``: each array whose first axis is the observation (the first
+    layer's kernel) gets zero rows for the other entries, so the policy acts exactly as before."""
+
+    def widen(theirs, ours):
+        theirs = np.asarray(theirs)
+        if theirs.shape == ours.shape:
+            return theirs
+        if theirs.shape[1:] != ours.shape[1:] or theirs.shape[0] != len(columns) or ours.shape[0] < len(columns):
+            raise ShapeError(f"cannot widen a policy parameter of shape {theirs.shape} to {ours.shape}")
+        wide = np.zeros(ours.shape, theirs.dtype)
+        wide[np.asarray(columns)] = theirs
+        return wide
+
+    return jax.tree_util.tree_map(widen, params, jax.device_get(template))
 
 
 def _jsonable_rng_state(state: dict) -> dict:

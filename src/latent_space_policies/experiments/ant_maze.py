@@ -21,8 +21,15 @@
    - ``scratch``: a single LSP from scratch on the sparse task reward;
    - ``finetune``: the pretrained locomotion policy fine-tuned on the task reward (it sees ``obs[2:]``,
      as when it was trained);
-   - ``scratch+motion`` / ``finetune+motion``: both again with the motion reward added as shaping;
-   - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits`` (not in the paper): the sparse reward
+   - ``finetune-xy``: the same, also shown the torso's xy (``obs[:2]``) with zero initial weights
+     (``--init-policy-observation 2:``), so that it starts as the layer and can learn where it is. The
+     paper's layer was trained on rllab's ant observation, which includes the torso's position, so its
+     fine-tuned baselines could see it; ours was trained without it (Gymnasium's Ant), and ``finetune``
+     cannot tell where in the maze it is (nor can its critic: benchmarks/maze_values.py);
+   - ``scratch+motion`` / ``finetune+motion`` / ``finetune-xy+motion``: the same with the motion reward
+     added as shaping;
+   - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits``, ``finetune-xy+visits`` (not in the
+     paper): the sparse reward
      plus a goal-agnostic count-based exploration bonus on the torso's xy (``--reward task+visits_xy``:
      1/sqrt(visits) of the current 1 m cell per env step, see rewards.py), the same for every goal.
    With ``--goal-free``, the baselines (every ``scratch*`` and ``finetune*`` method, whose reward
@@ -60,7 +67,8 @@ from latent_space_policies.experiments.sweep import run_pinned
 
 ARENA = "LSP/AntArenaUpright-v0"
 METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion",
-           "hierarchy+visits", "scratch+visits", "finetune+visits")  # fmt: skip
+           "hierarchy+visits", "scratch+visits", "finetune+visits",
+           "finetune-xy", "finetune-xy+motion", "finetune-xy+visits")  # fmt: skip
 SHAPING = {"motion": "task+speed_xy", "visits": "task+visits_xy"}  # method suffix -> the run's --reward
 ACTION_REPEAT = 15
 
@@ -200,8 +208,8 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                 elif method.startswith("scratch"):
                     command, steps, every = ["train", *env, *shaping], args.steps, args.eval_every
                 elif method.startswith("finetune"):
-                    command = ["train", *env, *shaping, "--observation", "2:"]
-                    command += ["--init-policy", str(locomotion)]
+                    inputs = ["--init-policy-observation", "2:"] if method.startswith("finetune-xy") else ["--observation", "2:"]
+                    command = ["train", *env, *shaping, *inputs, "--init-policy", str(locomotion)]
                     steps, every = args.steps, args.eval_every
                 else:
                     raise LSPError(f"unknown ant-maze method {method!r}: use some of {', '.join(METHODS)}")
@@ -315,6 +323,7 @@ PLOT_ROWS = (("final_distance_stochastic_mean", "final distance to goal"), ("suc
 METHOD_COLORS = {
     "hierarchy+visits": "C0", "hierarchy": "C1", "hierarchy-paper": "C7", "scratch": "C3", "finetune": "C5",
     "scratch+motion": "C4", "finetune+motion": "C6", "scratch+visits": "C2", "finetune+visits": "C8",
+    "finetune-xy": "C9", "finetune-xy+motion": "darkmagenta", "finetune-xy+visits": "k",
 }  # fmt: skip
 
 
