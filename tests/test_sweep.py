@@ -601,6 +601,9 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
     names = ("a", "b", "c")
     jobs = [(tmp_path / name, [sys.executable, "-c", child, str(tmp_path / f"{name}.txt")]) for name in names]
     signum = getattr(signal, stop)
+    ignored = signal.getsignal(signum) == signal.SIG_IGN  # pytest under `nohup`: the runner keeps a hangup ignored
+    if ignored:
+        signal.signal(signum, signal.SIG_DFL)
     before = signal.getsignal(signum)
     cancelled = threading.Event()
 
@@ -624,6 +627,8 @@ def test_run_pinned_passes_a_stop_signal_on_as_one_ctrl_c_and_starts_nothing_new
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() == "ctrl-c\n"  # exactly once
     assert not (tmp_path / "c.txt.started").exists()
     assert signal.getsignal(signum) == before  # the previous handler is back
+    if ignored:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def test_a_benchmark_driver_stopped_by_a_signal_ends_with_one_line_and_status_130(capsys):
