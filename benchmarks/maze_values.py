@@ -16,7 +16,7 @@ by gamma per step, k steps ahead it is worth 1000 gamma^k (at gamma 0.99: 366 at
 k = 600), which a flat policy taking one step per env step must see through its other rewards.
 The report gives, per run: the failed episodes' Q over all their steps (median, 5th and 95th
 percentile), the successful episodes' median Q at k steps before the goal, 1000 gamma^k beside it,
-the largest such k at which that median is above the failures' 95th percentile, and the median Q
+the largest such k up to which that median stays above the failures' 95th percentile, and the median Q
 at the first step of successful and of failed episodes.
 """
 
@@ -86,14 +86,15 @@ def horizon_report(successes: list[np.ndarray], failures: list[np.ndarray], gamm
         report["failed_q"] = {
             "median": float(np.median(pooled)), "p5": float(np.percentile(pooled, 5)), "p95": threshold,
         }  # fmt: skip
-    rows, seen = [], None
+    rows, seen, above = [], None, threshold is not None
     for k in STEPS_BEFORE:
         values = [q[-k] for q in successes if len(q) >= k]
         if not values:
             continue
         median = float(np.median(values))
         rows.append({"k": k, "episodes": len(values), "median_q": median, "goal_worth": 1000.0 * gamma**k})
-        if threshold is not None and median > threshold and (seen is None or k > seen):
+        above = above and median > threshold  # seen from k: above at every k' <= k, counting back from the goal
+        if above:
             seen = k
     report["before_goal"] = rows
     report["seen_from_k"] = seen

@@ -1162,3 +1162,6 @@ def test_maze_values_counts_back_from_the_goal_and_finds_where_it_shows(tmp_path
     assert report["seen_from_k"] == 25
     assert report["start_q"] == {"successes": pytest.approx(51.0), "failures": 10.0}
     assert values.horizon_report(successes, [], 0.99)["seen_from_k"] is None
+    dip = np.full(60, 50.0)
+    dip[-25] = 5.0  # above the failures at k = 1, 5, 10 and 50, below at 25: seen from 10, not 50
+    assert values.horizon_report([dip], failures, 0.99)["seen_from_k"] == 10
