@@ -29,14 +29,13 @@ import tempfile
 from pathlib import Path
 
 import gymnasium as gym
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from latent_space_policies.agents import TrainConfig
 from latent_space_policies.checkpoint import load_checkpoint
-from latent_space_policies.critics import QEnsemble
 from latent_space_policies.evaluation import evaluate
+from latent_space_policies.sac import q_network
 from latent_space_policies.training import Trainer
 
 FIRST_ROUND = 1000  # an evaluation round the run itself never used (it numbers them step // eval_every)
@@ -67,12 +66,14 @@ class _Recorder(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
-def q_values(trainer: Trainer, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """min over the run's Q networks of Q(s, a), divided by the run's reward scale."""
+def q_values(trainer: Trainer, episodes: list[dict]) -> list[np.ndarray]:
+    """Per episode, min over the run's Q networks of Q(s, a) at each step, divided by its reward scale."""
     sac = trainer.sac.config
-    q_net = QEnsemble(num_q=1 if sac.variant == "paper" else 2, hidden=tuple(sac.critic_hidden))
-    q = jax.jit(q_net.apply)(trainer.state.q_params, jnp.asarray(observations), jnp.asarray(actions))
-    return np.asarray(q.min(0)) / float(sac.reward_scale)
+    observations = np.concatenate([np.stack(e["observations"]) for e in episodes])
+    actions = np.concatenate([np.stack(e["actions"]) for e in episodes])
+    q = q_network(sac).apply(trainer.state.q_params, jnp.asarray(observations), jnp.asarray(actions))
+    q = np.asarray(q.min(0)) / float(sac.reward_scale)
+    return np.split(q, np.cumsum([len(e["actions"]) for e in episodes])[:-1])
 
 
 def horizon_report(successes: list[np.ndarray], failures: list[np.ndarray], gamma: float) -> dict:
@@ -117,8 +118,7 @@ def diagnose(run: Path, episodes: int, round_index: int = FIRST_ROUND) -> dict:
             latent_per_episode=config.latent_per_episode,
         )  # fmt: skip
         successes, failures = [], []
-        for episode in recorder.episodes:
-            q = q_values(trainer, np.stack(episode["observations"]), np.stack(episode["actions"]))
+        for episode, q in zip(recorder.episodes, q_values(trainer, recorder.episodes)):
             (successes if episode["info"].get("is_success") else failures).append(q)
         trainer.close()
     return {

@@ -226,12 +226,17 @@ def _step(optimizer: optax.GradientTransformation, grads, opt_state, params):
     return optax.apply_updates(params, updates), opt_state
 
 
+def q_network(config: SACConfig) -> QEnsemble:
+    """The Q networks of ``config``: one for the ``paper`` variant (with its V), twin otherwise."""
+    return QEnsemble(num_q=1 if config.variant == "paper" else 2, hidden=config.critic_hidden)
+
+
 def make_sac(policy: Policy, config: SACConfig) -> SAC:
     """Build the pure (jitted) SAC functions for ``policy``. ``config`` must be resolved."""
     if config.tau is None or config.reward_scale is None or config.ent_coef is None:
         raise ValueError("make_sac needs a resolved SACConfig: call config.resolved(action_dim, ...)")
     paper = config.variant == "paper"
-    q_net = QEnsemble(num_q=1 if paper else 2, hidden=config.critic_hidden)
+    q_net = q_network(config)
     v_net = VNetwork(hidden=config.critic_hidden)
     losses = make_losses(policy, config, q_net, v_net)
     optimizer = _flat_adam(config.learning_rate)
