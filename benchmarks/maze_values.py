@@ -11,11 +11,13 @@ episodes the run never evaluated, and records min_i Q_i(s_t, a_t) / reward_scale
 every step of the level that the critic judges.
 
 The question it answers: in a successful episode, from how many steps before the goal does the
-critic's value rise above what it gives the episodes that fail? The goal pays 1000 once; discounted
-by gamma per step, k steps ahead it is worth 1000 gamma^k (at gamma 0.99: 366 at k = 100, 2.4 at
+critic's value rise above what it gives the episodes that fail? The goal pays 1000 once, on the
+step that reaches it (k = 1: Q = 1000 plus that step's other rewards); discounted by gamma per step,
+at the step k before the goal it is worth 1000 gamma^(k-1) (at gamma 0.99: 370 at k = 100, 2.5 at
 k = 600), which a flat policy taking one step per env step must see through its other rewards.
 The report gives, per run: the failed episodes' Q over all their steps (median, 5th and 95th
-percentile), the successful episodes' median Q at k steps before the goal, 1000 gamma^k beside it,
+percentile), the successful episodes' median Q at the k-th step counted back from the goal (k = 1: the step that
+reached it), 1000 gamma^(k-1) beside it,
 the largest such k up to which that median stays above the failures' 95th percentile, and the median Q
 at the first step of successful and of failed episodes.
 """
@@ -93,7 +95,7 @@ def horizon_report(successes: list[np.ndarray], failures: list[np.ndarray], gamm
         if not values:
             continue
         median = float(np.median(values))
-        rows.append({"k": k, "episodes": len(values), "median_q": median, "goal_worth": 1000.0 * gamma**k})
+        rows.append({"k": k, "episodes": len(values), "median_q": median, "goal_worth": 1000.0 * gamma ** (k - 1)})
         above = above and median > threshold  # seen from k: above at every k' <= k, counting back from the goal
         if above:
             seen = k
@@ -151,7 +153,7 @@ def main() -> None:
             f"Q at the first step: {report['start_q']}"
         )
         for row in report["before_goal"]:
-            print(f"  k={row['k']:4d}  median Q {row['median_q']:8.1f}  (n={row['episodes']})  1000 g^k {row['goal_worth']:7.1f}")
+            print(f"  k={row['k']:4d}  median Q {row['median_q']:8.1f}  (n={row['episodes']})  1000 g^(k-1) {row['goal_worth']:7.1f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(reports, indent=1))
     print(f"wrote {args.output}")

@@ -278,7 +278,7 @@ def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_c
         assert command[3] == ("stack" if method.startswith("hierarchy") else "train"), method
         assert steps == (2000 if method.startswith("hierarchy") else 30_000)
         assert ("--init-policy" in command) == method.startswith("finetune")
-        assert ("--init-policy-observation" in command) == method.startswith("finetune-xy"), method
+        assert flag.get("--init-policy-observation") == ("2:" if method.startswith("finetune-xy") else None), method
         assert ("--observation" in command) == (method.startswith("finetune") and not method.startswith("finetune-xy"))
 
 
@@ -853,6 +853,18 @@ def test_a_finetuning_baseline_shown_the_xy_starts_as_the_layer_and_can_learn_fr
         np.testing.assert_allclose(np.asarray(mine), shipped.act(observation[2:], deterministic=True), atol=1e-6)
     kernel = np.asarray(trainer.state.policy_params["params"]["embedding"]["Dense_0"]["kernel"])
     assert kernel.shape == (107, 128) and not kernel[:2].any() and kernel[2:].any()
+    from latent_space_policies.sac import Batch
+
+    size = 32  # one update on random transitions moves the xy rows: they are trained like any other weight
+    batch = Batch(
+        observation=rng.normal(size=(1, size, 107)).astype(np.float32),
+        action=rng.uniform(-1, 1, size=(1, size, 8)).astype(np.float32),
+        reward=rng.normal(size=(1, size)).astype(np.float32),
+        next_observation=rng.normal(size=(1, size, 107)).astype(np.float32),
+        terminated=np.zeros((1, size), np.float32),
+    )
+    state, _ = trainer.sac.update(trainer.state, batch)
+    assert np.asarray(state.policy_params["params"]["embedding"]["Dense_0"]["kernel"])[:2].any()
     trainer.close()
     with pytest.raises(ShapeError, match="trained on 105 observation entries, but --init-policy-observation 3: picks 104"):
         Trainer(TrainConfig(init_policy_observation="3:", **common), tmp_path / "bad")
@@ -1158,7 +1170,8 @@ def test_maze_values_counts_back_from_the_goal_and_finds_where_it_shows(tmp_path
     rows = {row["k"]: row for row in report["before_goal"]}
     assert sorted(rows) == [1, 5, 10, 25]  # no episode is 50 steps long
     assert rows[1]["median_q"] == pytest.approx((30.0 + 130.0) / 2)
-    assert rows[25]["median_q"] == pytest.approx((6.0 + 106.0) / 2) and rows[25]["goal_worth"] == pytest.approx(1000 * 0.99**25)
+    assert rows[1]["goal_worth"] == pytest.approx(1000.0)  # k = 1 is the step that reached the goal: its reward, undiscounted
+    assert rows[25]["median_q"] == pytest.approx((6.0 + 106.0) / 2) and rows[25]["goal_worth"] == pytest.approx(1000 * 0.99**24)
     assert report["seen_from_k"] == 25
     assert report["start_q"] == {"successes": pytest.approx(51.0), "failures": 10.0}
     assert values.horizon_report(successes, [], 0.99)["seen_from_k"] is None
