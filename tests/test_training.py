@@ -280,12 +280,14 @@ def test_an_inner_stop_flag_inherits_a_pending_request():
 def test_cli_train_then_eval(tmp_path, capsys):
     args = ["train", "--env-id", "Pendulum-v1", "--total-steps", "400", "--learning-starts", "200",
             "--eval-every", "200", "--eval-episodes", "1", "--output-dir", str(tmp_path), "--run-name", "cli",
-            "--no-progress", "--batch-size", "32"]
+            "--no-progress", "--batch-size", "32", "--max-episode-steps", "100"]
     assert main(args) == 0
     assert "done: 400 steps" in capsys.readouterr().out
     assert (tmp_path / "cli" / "tb").is_dir() and (tmp_path / "cli" / "eval.csv").exists()
     assert main(["eval", str(tmp_path / "cli"), "--episodes", "2", "--deterministic"]) == 0
-    assert "return" in capsys.readouterr().out
+    assert "over 2 episodes (deterministic); mean length 100" in capsys.readouterr().out  # the run's time limit
+    assert main(["eval", str(tmp_path / "cli"), "--episodes", "1", "--max-episode-steps", "30"]) == 0
+    assert "mean length 30" in capsys.readouterr().out
     # A typed setting that differs from the run's is refused even when it equals the CLI default
     # (the run is Pendulum-v1; Hopper-v5 is the default --env-id), before anything is trained.
     resume_args = ["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]

@@ -67,8 +67,8 @@ class EvalArgs:
     """Evaluate on this env id instead of the one the policy was trained on (shapes must match)."""
     seed: int = 0
     """Seed of the episodes and of the latent samples."""
-    max_episode_steps: int | None = 1000
-    """Episode time limit."""
+    max_episode_steps: int | None = None
+    """Episode time limit in env steps (default: the one the policy's run trained with)."""
     video: str | None = None
     """Write an MP4 of the episodes here (needs the 'video' extra and MUJOCO_GL=egl or osmesa)."""
 
@@ -174,8 +174,11 @@ def run_eval(args: EvalArgs) -> None:
         raise SettingsError(f"--latent {args.latent} applies to sampled latents; drop it or --deterministic")
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
-    env = make_env(env_id, max_episode_steps=args.max_episode_steps, render_mode="rgb_array" if args.video else None)
     config = loaded.metadata.get("config", {})
+    limit = args.max_episode_steps
+    if limit is None:  # the run's own (None there: the env's registered limit); 1000, TrainConfig's default, if unsaid
+        limit = config["max_episode_steps"] if "max_episode_steps" in config else 1000
+    env = make_env(env_id, max_episode_steps=limit, render_mode="rgb_array" if args.video else None)
     seen = ObservationMap.parse(config.get("observation", "all"))
     obs_dim, act_dim = seen.output_dim(env.observation_space.shape[0]), env.action_space.shape[0]
     if (obs_dim, act_dim) != (loaded.observation_dim, loaded.action_dim):
@@ -194,8 +197,12 @@ def run_eval(args: EvalArgs) -> None:
         final_infos=final_infos, latent_per_episode=held,
     )  # fmt: skip
     returns = np.array([r for r, _ in results])
+    lengths = np.array([n for _, n in results])
     mode = "deterministic" if args.deterministic else f"stochastic, {'one latent per episode' if held else 'a latent per step'}"
-    print(f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode})")
+    print(
+        f"{env_id}: return {returns.mean():.1f} +- {returns.std():.1f} over {len(returns)} episodes ({mode}); "
+        f"mean length {lengths.mean():.0f}"
+    )
     goal = goal_stats(final_infos)
     if goal is not None:  # a maze: how many got there
         reached, episodes = round(goal[0] * len(final_infos)), len(final_infos)
