@@ -24,6 +24,19 @@ def randomize(params, key, scale=0.5):
     )
 
 
+def random_batch(rng, obs_dim, act_dim, size=16, terminated=0.0):
+    """One gradient step's replay batch (leading axis 1, as the training loop passes it) of random data."""
+    from latent_space_policies.sac import Batch
+
+    return Batch(
+        observation=rng.normal(size=(1, size, obs_dim)).astype(np.float32),
+        action=rng.uniform(-1, 1, (1, size, act_dim)).astype(np.float32),
+        reward=rng.normal(size=(1, size)).astype(np.float32),
+        next_observation=rng.normal(size=(1, size, obs_dim)).astype(np.float32),
+        terminated=np.full((1, size), terminated, np.float32),
+    )
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

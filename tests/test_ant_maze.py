@@ -853,17 +853,10 @@ def test_a_finetuning_baseline_shown_the_xy_starts_as_the_layer_and_can_learn_fr
         np.testing.assert_allclose(np.asarray(mine), shipped.act(observation[2:], deterministic=True), atol=1e-6)
     kernel = np.asarray(trainer.state.policy_params["params"]["embedding"]["Dense_0"]["kernel"])
     assert kernel.shape == (107, 128) and not kernel[:2].any() and kernel[2:].any()
-    from latent_space_policies.sac import Batch
+    from conftest import random_batch
 
-    size = 32  # one update on random transitions moves the xy rows: they are trained like any other weight
-    batch = Batch(
-        observation=rng.normal(size=(1, size, 107)).astype(np.float32),
-        action=rng.uniform(-1, 1, size=(1, size, 8)).astype(np.float32),
-        reward=rng.normal(size=(1, size)).astype(np.float32),
-        next_observation=rng.normal(size=(1, size, 107)).astype(np.float32),
-        terminated=np.zeros((1, size), np.float32),
-    )
-    state, _ = trainer.sac.update(trainer.state, batch)
+    # One update on random transitions moves the xy rows: they are trained like any other weight.
+    state, _ = trainer.sac.update(trainer.state, random_batch(rng, 107, 8, size=32))
     assert np.asarray(state.policy_params["params"]["embedding"]["Dense_0"]["kernel"])[:2].any()
     trainer.close()
     with pytest.raises(ShapeError, match="trained on 105 observation entries, but --init-policy-observation 3: picks 104"):

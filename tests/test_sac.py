@@ -10,15 +10,7 @@ from latent_space_policies.flows import standard_normal_log_prob
 from latent_space_policies.policies import make_policy
 from latent_space_policies.sac import Batch, SACConfig, make_sac
 
-
-def random_batch(rng, obs_dim, act_dim, size=16, terminated=0.0):
-    return Batch(
-        observation=rng.normal(size=(1, size, obs_dim)).astype(np.float32),
-        action=rng.uniform(-1, 1, (1, size, act_dim)).astype(np.float32),
-        reward=rng.normal(size=(1, size)).astype(np.float32),
-        next_observation=rng.normal(size=(1, size, obs_dim)).astype(np.float32),
-        terminated=np.full((1, size), terminated, np.float32),
-    )
+from conftest import random_batch
 
 
 @pytest.mark.parametrize("terminated", [0.0, 1.0])

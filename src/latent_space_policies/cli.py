@@ -175,9 +175,9 @@ def run_eval(args: EvalArgs) -> None:
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
     config = loaded.metadata.get("config", {})
-    limit = args.max_episode_steps
-    if limit is None:  # the run's own (None there: the env's registered limit); 1000, TrainConfig's default, if unsaid
-        limit = config["max_episode_steps"] if "max_episode_steps" in config else 1000
+    limit = args.max_episode_steps  # default: the run's own (None there: the env's registered limit)
+    if limit is None:
+        limit = config.get("max_episode_steps", TrainConfig.max_episode_steps)
     env = make_env(env_id, max_episode_steps=limit, render_mode="rgb_array" if args.video else None)
     seen = ObservationMap.parse(config.get("observation", "all"))
     obs_dim, act_dim = seen.output_dim(env.observation_space.shape[0]), env.action_space.shape[0]
