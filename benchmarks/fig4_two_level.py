@@ -1,10 +1,10 @@
-"""The paper's Fig. 4 at a budget one machine affords: two-level policies vs one level.
+r"""The paper's Fig. 4 at a budget one machine affords: two-level policies vs one level.
 
 For each seed:
 - ``single``: one level (2 coupling layers) trained for --steps, with policy snapshots at each
   --freeze point;
 - ``two-level@F``: the single level frozen at step F, a second level (no squash, Gaussian prior,
-  same hyper-parameters) trained on its latent with the same task reward until F + (steps - F);
+  same hyper-parameters) trained on its latent with the same task reward for steps - F env steps;
   its curve is plotted from F on, so the x axis counts all env steps since the first layer started;
 - ``e2e-4``: one policy with 4 coupling layers trained end to end for --steps;
 - ``two-level-learned@F`` (only when --methods names it): as ``two-level@F`` with the temperature

@@ -1,4 +1,4 @@
-"""Dense rewards for the U-maze diagnostics: progress towards the goal.
+r"""Dense rewards for the U-maze diagnostics: progress towards the goal.
 
     PYTHONPATH=benchmarks lsp stack pretrained:ant_locomotion --env-id LSP/AntMazeUMaze-v0 \
         --reward "1000*task+umaze_progress:path_progress" --base-observation 4: ...
