@@ -1093,6 +1093,27 @@ def test_maze_closer_pools_the_seeds_episodes_and_divides_by_the_reference(tmp_p
         closer.collect([tmp_path / "h.json", tmp_path / "h.json"])
 
 
+def test_maze_eval_table_puts_each_run_in_its_column_and_marks_missing_steps():
+    """benchmarks/maze_eval_table.py: "k / d" per evaluated step and run, k the successes out of
+    --episodes, "-" where a run has no evaluation at that step; an unknown column is an error."""
+    spec = importlib.util.spec_from_file_location("maze_eval_table", Path(__file__).parents[1] / "benchmarks" / "maze_eval_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def row(goal, method, step, rate, distance):
+        return {"goal": str(goal), "method": method, "seed": "0", "env_step": str(step),
+                "success_stochastic_rate": str(rate), "final_distance_stochastic_mean": str(distance),
+                "success_deterministic_rate": "1.0", "final_distance_deterministic_mean": "1.5"}  # fmt: skip
+
+    rows = [row(0, "a", 150000, 0.3, 5.123), row(0, "a", 300000, 0.0, 8.0), row(2, "b", 150000, 0.1, 7.0)]
+    lines = module.table(rows, [("0", "a", "0"), ("2", "b", "0")], "stochastic", 10).splitlines()
+    assert lines[0] == "| env steps | goal 0: a (0) | goal 2: b (0) |"
+    assert lines[2:] == ["| 150k | 3 / 5.12 | 1 / 7.00 |", "| 300k | 0 / 8.00 | - |"]
+    assert module.table(rows, [("2", "b", "0")], "deterministic", 5).splitlines()[2] == "| 150k | 5 / 1.50 |"
+    with pytest.raises(SystemExit, match="goal 1, method a"):
+        module.table(rows, [("1", "a", "0")], "stochastic", 10)
+
+
 def test_the_maze_figure_draws_each_method_in_one_colour_in_every_panel():
     """A method keeps its colour across goals even where another method is missing from a panel
     (the first figure let matplotlib's colour cycle restart per panel), and each top panel's legend
