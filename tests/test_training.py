@@ -14,6 +14,7 @@ from latent_space_policies.checkpoint import load_checkpoint, save_checkpoint
 from latent_space_policies.cli import main
 from latent_space_policies.errors import (
     CheckpointError,
+    SettingsError,
     ShapeError,
     TrainingDivergedError,
     TrainingInterrupted,
@@ -136,6 +137,17 @@ def test_resume_can_extend_a_finished_run(tmp_path):
     first = train(tiny_config(tmp_path, run_name="run"))
     longer = resume(first.run_dir, total_steps=800)
     assert longer.steps == 800
+
+
+def test_resume_refuses_a_total_below_the_steps_taken_and_leaves_the_run_as_it_was(tmp_path):
+    """A smaller --total-steps than the run has taken used to crash building the replay buffer."""
+    first = train(tiny_config(tmp_path, run_name="run"))
+    before = {p.name: p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    with pytest.raises(SettingsError, match=f"--total-steps 10 is below the {first.steps} steps"):
+        resume(first.run_dir, total_steps=10)
+    after = {p.name: p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+    assert resume(first.run_dir, total_steps=first.steps).steps == first.steps  # the same total: nothing to do
 
 
 def test_resume_refuses_changed_settings(tmp_path):

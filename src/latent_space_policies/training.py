@@ -639,6 +639,11 @@ def _resume_locked(run_dir: Path, total_steps: int | None, callback, overrides: 
     config = dataclasses.replace(config, **changed)
     config = _pin_resolved_temperature(config, metadata)
     if total_steps is not None:
+        if total_steps < metadata["step"]:
+            raise SettingsError(
+                f"--total-steps {total_steps} is below the {metadata['step']} steps this run has taken: "
+                "give a larger total to extend it, or leave --total-steps out to finish it"
+            )
         config = dataclasses.replace(config, total_steps=total_steps)
     config.check()
     for orphan in remove_orphaned_writes(path.parent) + remove_orphaned_writes(run_dir):
