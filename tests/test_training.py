@@ -300,6 +300,9 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert "over 2 episodes (deterministic); mean length 100" in capsys.readouterr().out  # the run's time limit
     assert main(["eval", str(tmp_path / "cli"), "--episodes", "1", "--max-episode-steps", "30"]) == 0
     assert "mean length 30" in capsys.readouterr().out
+    for bad in (["--episodes", "0"], ["--max-episode-steps", "-1"]):
+        assert main(["eval", str(tmp_path / "cli"), *bad]) == 2
+        assert capsys.readouterr().err == f"error: {bad[0]} must be greater than 0, got {bad[1]}\n"
     # A typed setting that differs from the run's is refused even when it equals the CLI default
     # (the run is Pendulum-v1; Hopper-v5 is the default --env-id), before anything is trained.
     resume_args = ["train", "--resume", str(tmp_path / "cli"), "--total-steps", "500", "--no-progress"]

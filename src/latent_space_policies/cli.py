@@ -172,6 +172,9 @@ def run_eval(args: EvalArgs) -> None:
 
     if args.deterministic and args.latent != "as-trained":
         raise SettingsError(f"--latent {args.latent} applies to sampled latents; drop it or --deterministic")
+    for name, value in (("episodes", args.episodes), ("max-episode-steps", args.max_episode_steps)):
+        if value is not None and value < 1:
+            raise SettingsError(f"--{name} must be greater than 0, got {value}")
     loaded = load_policy(args.checkpoint)
     env_id = args.env_id or loaded.env_id
     config = loaded.metadata.get("config", {})
