@@ -142,10 +142,10 @@ def test_resume_can_extend_a_finished_run(tmp_path):
 def test_resume_refuses_a_total_below_the_steps_taken_and_leaves_the_run_as_it_was(tmp_path):
     """A smaller --total-steps than the run has taken used to crash building the replay buffer."""
     first = train(tiny_config(tmp_path, run_name="run"))
-    before = {p.name: p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    before = {p.relative_to(first.run_dir): p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
     with pytest.raises(SettingsError, match=f"--total-steps 10 is below the {first.steps} steps"):
         resume(first.run_dir, total_steps=10)
-    after = {p.name: p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    after = {p.relative_to(first.run_dir): p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == before
     assert resume(first.run_dir, total_steps=first.steps).steps == first.steps  # the same total: nothing to do
 
