@@ -427,3 +427,42 @@ def test_sigterm_to_lsp_hierarchy_saves_the_level_in_training_and_a_rerun_resume
     config.write_text(config.read_text().replace("1000000", str(saved + 50)))
     assert main(["hierarchy", str(config), "--no-progress"]) == 0
     assert load_levels(tmp_path / "h" / "hierarchy.lsp")[1]["kind"] == "hierarchy"
+
+
+def test_latent_reach_measures_how_far_the_latent_moves_the_action():
+    """benchmarks/latent_reach.py against closed forms: a freshly initialised unsquashed flow is the
+    identity (|f(r u) - f(0)| = r, per-dimension std 1, entropy d/2 log(2 pi e)), and a layer that
+    scales its latent by 0.1 round a state-dependent centre moves its action a tenth as far."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    from latent_space_policies.policies import make_policy
+
+    spec = importlib.util.spec_from_file_location("latent_reach", Path(__file__).parents[1] / "benchmarks" / "latent_reach.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    dim, samples = 4, 4096
+    observations = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    identity = make_policy("lsp", 5, dim, squash=False)
+    result = module.measure(identity, identity.init(jax.random.PRNGKey(0)), observations, samples=samples, radii=[1.0, 3.0], seed=1)
+    assert result["radius_distance"] == pytest.approx({"1.0": 1.0, "3.0": 3.0}, rel=1e-5)
+    expected_norm = math.sqrt(2) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))  # E|h|, h ~ N(0, I_4)
+    assert result["prior_distance"] == pytest.approx(expected_norm, rel=0.03)
+    assert result["action_std_per_dim"] == pytest.approx(1.0, rel=0.03)
+    assert result["entropy"] == pytest.approx(dim / 2 * math.log(2 * math.pi * math.e), rel=0.02)
+    assert result["largest_radius_share_of_half_diagonal"] == pytest.approx(3.0 / 2.0, rel=1e-5)
+
+    class Narrow:  # a = 0.1 h + sum(s), log pi = log N(h) - d log 0.1
+        action_dim = dim
+
+        def action_from_latent(self, params, observation, latent):
+            log_prior = -0.5 * jnp.sum(latent**2, -1) - dim / 2 * jnp.log(2 * jnp.pi)
+            return 0.1 * latent + observation.sum(-1, keepdims=True), log_prior - dim * jnp.log(0.1)
+
+    narrow = module.measure(Narrow(), None, observations, samples=samples, radii=[1.0, 3.0], seed=1)
+    assert narrow["radius_distance"] == pytest.approx({"1.0": 0.1, "3.0": 0.3}, rel=1e-4)
+    assert narrow["prior_distance"] == pytest.approx(0.1 * result["prior_distance"], rel=1e-4)
+    assert narrow["action_std_per_dim"] == pytest.approx(0.1 * result["action_std_per_dim"], rel=1e-4)
+    assert narrow["entropy"] == pytest.approx(result["entropy"] + dim * math.log(0.1), rel=1e-4)
