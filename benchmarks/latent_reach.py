@@ -25,18 +25,18 @@ import argparse
 import json
 import math
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import latent_space_policies.envs  # noqa: F401  (registers the LSP/ envs)
+from latent_space_policies.envs import make_env
 from latent_space_policies.loading import load_policy
 
 
 def visited_states(layer, states: int, seed: int, max_steps: int = 1000) -> np.ndarray:
-    """Observations of one stochastic episode of ``layer`` in its own env, ``states`` of them evenly spaced."""
-    env = gym.make(layer.env_id)
+    """Observations of one stochastic episode of ``layer`` in its own env (actions rescaled from the
+    policy's [-1, 1] to the env's box, as in training), ``states`` of them evenly spaced."""
+    env = make_env(layer.env_id)
     layer.seed(seed)
     observation, _ = env.reset(seed=seed)
     seen = [observation]
