@@ -130,7 +130,7 @@ def collect(runs: Path, env_id: str, seeds: list[int], freeze: list[int], budget
     ax.set_xlabel("environment steps (all levels)")
     ax.set_ylabel("return (stochastic policy)")
     note = "\n(dashed: mean of the seeds that have got there so far)" if partial_drawn else ""
-    ax.set_title(f"{env_id}: two-level vs single-level SAC-LSP ({len(seeds)} seed{"s" if len(seeds) > 1 else ""}){note}", fontsize=10)
+    ax.set_title(f"{env_id}: two-level vs single-level SAC-LSP ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}){note}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
