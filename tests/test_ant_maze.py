@@ -280,6 +280,10 @@ def test_every_maze_method_becomes_its_command_with_its_reward_and_whole_seeds_c
         assert ("--init-policy" in command) == method.startswith("finetune")
         assert flag.get("--init-policy-observation") == ("2:" if method.startswith("finetune-xy") else None), method
         assert ("--observation" in command) == (method.startswith("finetune") and not method.startswith("finetune-xy"))
+        sql = method.startswith("hierarchy-sql")  # the paper's SQL hierarchy: a bounded sampler, scaled
+        assert flag.get("--algorithm") == ("sql" if sql else None), method
+        assert (flag.get("--squash"), flag.get("--base-latent-scale")) == (("True", "2.0") if sql else (None, None))
+        assert ("--embedding-dim" in command) == (method.startswith("hierarchy") and not sql), method
 
 
 def test_goal_free_baselines_train_once_per_seed_and_the_hierarchy_once_per_goal(tmp_path):

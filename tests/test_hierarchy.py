@@ -188,6 +188,29 @@ def test_three_stacked_levels_train_and_save_load_identical_actions(tmp_path):
     assert main(["eval", str(level2.run_dir / "policy.lsp"), "--episodes", "1", "--max-episode-steps", "50"]) == 0
 
 
+@pytest.mark.slow
+def test_a_soft_q_learning_level_trains_on_a_scaled_frozen_latent(tmp_path):
+    """The maze's ``hierarchy-sql``: SQL's bounded sampler as the higher level, the layer below fed
+    ``base_latent_scale`` times its action; the saved hierarchy composes the two as trained."""
+    import csv
+
+    level0 = train(tiny(tmp_path, run_name="level0"))
+    top = train(tiny(tmp_path, run_name="sql", base=str(level0.run_dir), algorithm="sql", squash=True,
+                     base_latent_scale=2.0, action_repeat=2, log_every=50))  # fmt: skip
+    loaded = load_policy(top.run_dir / "policy.lsp")
+    assert loaded.metadata["policy"]["kind"] == "sql_sampler"
+    assert [lv.latent_scale for lv in loaded.levels] == [2.0, 1.0]
+    observations = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    latents = np.random.default_rng(1).normal(size=(8, 1)).astype(np.float32)
+    high = jax.jit(top.policy.action_from_latent)(top.state.policy_params, observations, latents)[0]
+    assert float(jnp.max(jnp.abs(high))) <= 1.0  # the sampler's action, in [-1, 1]
+    hand = jax.jit(level0.policy.action_from_latent)(level0.state.policy_params, observations, 2.0 * high)[0]
+    np.testing.assert_allclose(loaded.action_from_latent(observations, latents)[0], np.asarray(hand), atol=1e-6)
+    with open(top.run_dir / "metrics.csv") as handle:
+        norms = [float(row["action_norm"]) for row in csv.DictReader(handle)]
+    assert norms and all(0.0 < n <= 1.0 for n in norms)  # logged for SQL levels too, before the scale
+
+
 def test_algorithm_1_from_a_config_file_resumes_level_by_level(tmp_path, capsys):
     config = tmp_path / "hierarchy.toml"
     config.write_text(f'''

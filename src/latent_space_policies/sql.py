@@ -270,6 +270,8 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             config.kernel_min_bandwidth,
         )
         (q_loss, q_mean), q_grads = jax.value_and_grad(q_loss_fn, has_aux=True)(state.q_params)
+        # the mean norm of the sampler's actions (a higher level's latent actions), as SAC logs it
+        sampled, _ = policy.action_from_latent(state.policy_params, batch.observation, latents[:, 0])
 
         q_updates, q_opt_state = optimizer.update(q_grads, state.q_opt_state, state.q_params)
         q_params = optax.apply_updates(state.q_params, q_updates)
@@ -290,6 +292,7 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             "next_value_mean": next_value.mean(),
             "svgd_bandwidth": bandwidth.mean(),
             "alpha": jnp.asarray(alpha, jnp.float32),
+            "action_norm": jnp.linalg.norm(sampled, axis=-1).mean(),
         }
         new_state = state.replace(
             policy_params=policy_params,

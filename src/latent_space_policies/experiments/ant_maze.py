@@ -28,8 +28,13 @@
      cannot tell where in the maze it is (nor can its critic: benchmarks/maze_values.py);
    - ``scratch+motion`` / ``finetune+motion`` / ``finetune-xy+motion``: the same with the motion reward
      added as shaping;
-   - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits``, ``finetune-xy+visits`` (not in the
-     paper): the sparse reward
+   - ``hierarchy-sql``: the paper's "our method applied to soft Q-learning" (Fig. 5, yellow): the
+     same high level trained with SQL (``--algorithm sql``: alpha 1, reward scale 3 as the SAC high
+     levels) on the same frozen layer. SQL's sampler acts in [-1, 1]^8 under a uniform prior (its
+     importance-sampled soft value needs a bounded action), so the layer is handed twice its action
+     as its latent (``--base-latent-scale 2``: +-2 per coordinate, 95% of the layer's N(0, 1) range);
+   - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits``, ``finetune-xy+visits``,
+     ``hierarchy-sql+visits`` (not in the paper): the sparse reward
      plus a goal-agnostic count-based exploration bonus on the torso's xy (``--reward task+visits_xy``:
      1/sqrt(visits) of the current 1 m cell per env step, see rewards.py), the same for every goal.
    With ``--goal-free``, the baselines (every ``scratch*`` and ``finetune*`` method, whose reward
@@ -68,9 +73,11 @@ from latent_space_policies.experiments.sweep import run_pinned
 ARENA = "LSP/AntArenaUpright-v0"
 METHODS = ("hierarchy", "hierarchy-paper", "scratch", "finetune", "scratch+motion", "finetune+motion",
            "hierarchy+visits", "scratch+visits", "finetune+visits",
-           "finetune-xy", "finetune-xy+motion", "finetune-xy+visits")  # fmt: skip
+           "finetune-xy", "finetune-xy+motion", "finetune-xy+visits",
+           "hierarchy-sql", "hierarchy-sql+visits")  # fmt: skip
 SHAPING = {"motion": "task+speed_xy", "visits": "task+visits_xy"}  # method suffix -> the run's --reward
 ACTION_REPEAT = 15
+SQL_LATENT_SCALE = 2.0  # an SQL high level acts in [-1, 1]^8; the layer sees twice that as its latent
 
 
 def maze_id(goal: int) -> str:
@@ -203,7 +210,11 @@ def maze_runs(args: AntMazeArgs, locomotion: Path) -> list[tuple[Path, list[str]
                         command = [c for c in command if c not in ("--variant", args.variant)]
                         command += ["--variant", "paper"]
                     command += ["--action-repeat", str(args.action_repeat), "--latent-per-episode"]
-                    command += ["--embedding-dim", "16", "--no-embedding-output-relu", "--coupling-hidden", "8"]
+                    if method.startswith("hierarchy-sql"):  # soft Q-learning's sampler in [-1, 1]^8, scaled
+                        command += ["--algorithm", "sql", "--squash", "True", "--reward-scale", "3"]
+                        command += ["--base-latent-scale", str(SQL_LATENT_SCALE)]
+                    else:
+                        command += ["--embedding-dim", "16", "--no-embedding-output-relu", "--coupling-hidden", "8"]
                     steps, every = args.steps // args.action_repeat, args.eval_every // args.action_repeat
                 elif method.startswith("scratch"):
                     command, steps, every = ["train", *env, *shaping], args.steps, args.eval_every
@@ -324,6 +335,7 @@ METHOD_COLORS = {
     "hierarchy+visits": "C0", "hierarchy": "C1", "hierarchy-paper": "C7", "scratch": "C3", "finetune": "C5",
     "scratch+motion": "C4", "finetune+motion": "C6", "scratch+visits": "C2", "finetune+visits": "C8",
     "finetune-xy": "C9", "finetune-xy+motion": "darkmagenta", "finetune-xy+visits": "k",
+    "hierarchy-sql": "goldenrod", "hierarchy-sql+visits": "y",
 }  # fmt: skip
 
 
