@@ -300,7 +300,7 @@ def test_amortized_svgd_fits_a_sampler_to_a_known_density():
         params, opt_state = carry
         latents = jax.random.normal(key, (8, 32, 1))
         sample = lambda p, h: sampler.action_from_latent(p, observations[:, None, :], h)[0]  # noqa: E731
-        grads, _, _ = amortized_svgd_gradient(sample, params, log_density, latents, 16)
+        grads, _, _, _ = amortized_svgd_gradient(sample, params, log_density, latents, 16)
         updates, opt_state = optimizer.update(grads, opt_state)
         return (optax.apply_updates(params, updates), opt_state), None
 

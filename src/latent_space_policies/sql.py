@@ -172,7 +172,8 @@ def amortized_svgd_gradient(
     (particles x_j, gradient stopped, where the score grad log p is taken) and the rest (particles
     y_i(params), which are moved). ``log_density(actions (B, N, A)) -> (B, N)``.
     Returns (gradient in params of the surrogate -mean_{b,i}(phi . y_i), that surrogate's value,
-    the kernel bandwidths (B,)). A gradient-descent step on it moves each y_i along phi(y_i).
+    the kernel bandwidths (B,), the fixed particles x_j (B, num_fixed, A): samples of the current
+    sampler). A gradient-descent step on it moves each y_i along phi(y_i).
     """
     fixed = jax.lax.stop_gradient(sample(params, latents[:, :num_fixed]))
     grad_log_p = jax.grad(lambda actions: log_density(actions).sum())(fixed)
@@ -180,7 +181,7 @@ def amortized_svgd_gradient(
     phi, bandwidth = svgd_direction(fixed, updated, grad_log_p, min_bandwidth)
     # phi enters as a constant cotangent: the original's tf.gradients(y, params, grad_ys=phi), averaged.
     (gradient,) = pull_back(-phi / (updated.shape[0] * updated.shape[1]))
-    return gradient, -(phi * updated).sum(-1).mean(), bandwidth
+    return gradient, -(phi * updated).sum(-1).mean(), bandwidth, fixed
 
 
 def _squash_log_det(action: jax.Array) -> jax.Array:
@@ -261,7 +262,7 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             return log_density + _squash_log_det(actions) if config.squash_correction else log_density
 
         latents = jax.random.normal(k_particles, (batch_size, num_fixed + num_updated, action_dim))
-        policy_grads, policy_loss, bandwidth = amortized_svgd_gradient(
+        policy_grads, policy_loss, bandwidth, particles = amortized_svgd_gradient(
             lambda params, latent: policy.action_from_latent(params, batch.observation[:, None, :], latent)[0],
             state.policy_params,
             target_log_density,
@@ -270,8 +271,6 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             config.kernel_min_bandwidth,
         )
         (q_loss, q_mean), q_grads = jax.value_and_grad(q_loss_fn, has_aux=True)(state.q_params)
-        # the mean norm of the sampler's actions (a higher level's latent actions), as SAC logs it
-        sampled, _ = policy.action_from_latent(state.policy_params, batch.observation, latents[:, 0])
 
         q_updates, q_opt_state = optimizer.update(q_grads, state.q_opt_state, state.q_params)
         q_params = optax.apply_updates(state.q_params, q_updates)
@@ -292,7 +291,8 @@ def make_sql(policy: Policy, config: SQLConfig) -> SQL:
             "next_value_mean": next_value.mean(),
             "svgd_bandwidth": bandwidth.mean(),
             "alpha": jnp.asarray(alpha, jnp.float32),
-            "action_norm": jnp.linalg.norm(sampled, axis=-1).mean(),
+            # the mean norm of the sampler's actions (a higher level's latent actions), as SAC logs it
+            "action_norm": jnp.linalg.norm(particles, axis=-1).mean(),
         }
         new_state = state.replace(
             policy_params=policy_params,
