@@ -32,7 +32,7 @@
      same high level trained with SQL (``--algorithm sql``: alpha 1, reward scale 3 as the SAC high
      levels) on the same frozen layer. SQL's sampler acts in [-1, 1]^8 under a uniform prior (its
      importance-sampled soft value needs a bounded action), so the layer is handed twice its action
-     as its latent (``--base-latent-scale 2``: +-2 per coordinate, 95% of the layer's N(0, 1) range);
+     as its latent (``--base-latent-scale 2``: +-2 per coordinate, 95% of a N(0, 1) coordinate's range);
    - ``hierarchy+visits``, ``scratch+visits``, ``finetune+visits``, ``finetune-xy+visits``,
      ``hierarchy-sql+visits`` (not in the paper): the sparse reward
      plus a goal-agnostic count-based exploration bonus on the torso's xy (``--reward task+visits_xy``:
