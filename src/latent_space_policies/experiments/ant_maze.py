@@ -335,7 +335,7 @@ METHOD_COLORS = {
     "hierarchy+visits": "C0", "hierarchy": "C1", "hierarchy-paper": "C7", "scratch": "C3", "finetune": "C5",
     "scratch+motion": "C4", "finetune+motion": "C6", "scratch+visits": "C2", "finetune+visits": "C8",
     "finetune-xy": "C9", "finetune-xy+motion": "darkmagenta", "finetune-xy+visits": "k",
-    "hierarchy-sql": "gold", "hierarchy-sql+visits": "darkorange",  # the paper draws SQL in yellow; C8 is olive
+    "hierarchy-sql": "gold", "hierarchy-sql+visits": "goldenrod",  # the paper draws SQL in yellow; C8 is olive, C1 orange
 }  # fmt: skip
 
 
